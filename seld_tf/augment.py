@@ -1,0 +1,313 @@
+"""Training-time data augmentation for SELD: SpecAugment and FOA rotation.
+
+- `SpecAugment`: seeded time and frequency masking of channels-last features
+  `[B, T, F, C]`, as used by Phan et al. (2020): per channel, intensity-vector
+  channels too, 2 time and 2 frequency masks of width U[0, 10), filled with
+  the spectrogram's mean.
+- FOA rotation (Mazzon et al., 2019, "First order ambisonics domain spatial
+  augmentation for DNN-based direction of arrival estimation"): 16 channel
+  swap / sign-inversion patterns of first-order Ambisonics that map a source
+  at azimuth phi, elevation theta to azimuth `+-phi + k * 90` degrees
+  (k = 0..3) and elevation `+-theta`. Each pattern is a signed permutation
+  matrix R acting on direction vectors (x front, y left, z up), so it can be
+  applied exactly to the audio, to cached features (log-mels permute,
+  intensity vectors transform by R) and to the DOA labels.
+
+Pattern `index = quarter_turns + 4 * (azimuth mirrored) + 8 * (elevation
+mirrored)`; index 0 is the identity.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from seld_tf.datasets.events import EventList, wrap_azimuth
+from seld_tf.errors import ConfigError
+from seld_tf.features import FeatureConfig, num_feature_channels
+from seld_tf.features.spatial import IV_CHANNELS
+
+NUM_FOA_ROTATIONS = 16
+# ACN channel (W, Y, Z, X order) holding each Cartesian axis x, y, z.
+_ACN_CHANNEL_OF_AXIS = (3, 1, 2)
+_AXIS_OF_ACN_CHANNEL = {channel: axis for axis, channel in enumerate(_ACN_CHANNEL_OF_AXIS)}
+_NUM_LOG_MELS = 4
+_NUM_FOA_FEATURES = num_feature_channels("foa", 4)
+SPEC_AUGMENT_FILLS = ("mean", "zero")
+
+
+def _pattern(index: int) -> tuple[int, int, int]:
+    """`(quarter_turns, azimuth_sign, elevation_sign)` of rotation pattern `index`."""
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < NUM_FOA_ROTATIONS:
+        raise ConfigError(f"expected an FOA rotation index in [0, {NUM_FOA_ROTATIONS}), found {index!r}")
+    return int(index) % 4, -1 if index & 4 else 1, -1 if index & 8 else 1
+
+
+def foa_rotation_matrices() -> np.ndarray:
+    """The 16 rotation/reflection patterns as signed permutation matrices `[16, 3, 3]` (float64).
+
+    Pattern `index` maps the direction vector of (phi, theta) to that of
+    `(azimuth_sign * phi + quarter_turns * 90, elevation_sign * theta)`:
+    `R = Rz(quarter_turns * 90) @ diag(1, azimuth_sign, elevation_sign)`,
+    with the index layout of the module docstring.
+    """
+    matrices = np.zeros((NUM_FOA_ROTATIONS, 3, 3))
+    for index in range(NUM_FOA_ROTATIONS):
+        quarter_turns, azimuth_sign, elevation_sign = _pattern(index)
+        angle = np.pi / 2 * quarter_turns
+        # Rounded: the entries of a quarter-turn rotation are exactly 0 or +-1.
+        cos, sin = np.rint(np.cos(angle)), np.rint(np.sin(angle))
+        turn = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
+        matrices[index] = turn @ np.diag([1.0, azimuth_sign, elevation_sign])
+    return matrices
+
+
+def _matrix(index: int) -> np.ndarray:
+    _pattern(index)  # validates the index
+    return foa_rotation_matrices()[index]
+
+
+def _check_last_axis(array: np.ndarray | tf.Tensor, size: int, what: str) -> None:
+    if len(array.shape) == 0 or array.shape[-1] != size:
+        raise ConfigError(f"expected {what} with {size} channels on the last axis, found shape {tuple(array.shape)}")
+
+
+def rotate_foa_audio(audio: np.ndarray, index: int) -> np.ndarray:
+    """Apply rotation pattern `index` to FOA audio `[..., 4]` in ACN order W, Y, Z, X.
+
+    W is unchanged and the dipoles `(X, Y, Z)` become `R @ (X, Y, Z)`: a plane
+    wave from direction d becomes a plane wave from `R @ d`.
+    """
+    audio = np.asarray(audio)
+    _check_last_axis(audio, 4, "FOA audio (W, Y, Z, X)")
+    axes = list(_ACN_CHANNEL_OF_AXIS)
+    rotated = audio.copy()
+    rotated[..., axes] = audio[..., axes] @ _matrix(index).T
+    return rotated
+
+
+def rotate_doa(doa: np.ndarray, index: int) -> np.ndarray:
+    """Apply rotation pattern `index` to Cartesian DOA vectors `[..., 3]` (class-wise or trackwise labels)."""
+    doa = np.asarray(doa)
+    _check_last_axis(doa, 3, "DOA vectors (x, y, z)")
+    return (doa @ _matrix(index).T).astype(doa.dtype, copy=False)
+
+
+def rotate_events(events: EventList, index: int) -> EventList:
+    """Apply rotation pattern `index` to the directions of an event list.
+
+    Computed on the angles (`azimuth_sign * phi + quarter_turns * 90`,
+    `elevation_sign * theta`) so that integer-degree annotations stay exact.
+    """
+    quarter_turns, azimuth_sign, elevation_sign = _pattern(index)
+    return EventList(
+        events.frame,
+        events.cls,
+        events.track,
+        wrap_azimuth(azimuth_sign * events.azimuth + 90.0 * quarter_turns),
+        elevation_sign * events.elevation,
+        num_frames=events.num_frames,
+    )
+
+
+def foa_feature_permutations(feature_config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per pattern, the source channel and sign of each of the 7 FOA feature channels.
+
+    The rotated features are `features[..., source[index]] * sign[index]`:
+    log-mels of W, Y, Z, X follow their channels' permutation (a sign flip
+    leaves a log-mel unchanged) and the intensity-vector channels transform
+    by R. Which axes the intensity-vector channels hold comes from
+    `feature_config.iv_mapping` ("legacy" stores x, y, z = Y, Z, X dipoles, so
+    R acts on them as `P R P^T` with P that channel permutation).
+
+    Returns:
+        `(source int32 [16, 7], sign float32 [16, 7])`.
+    """
+    # Cartesian axis held by each intensity-vector feature channel.
+    iv_axis = [_AXIS_OF_ACN_CHANNEL[channel] for channel in IV_CHANNELS[feature_config.iv_mapping]]
+    iv_channel_of_axis = {axis: _NUM_LOG_MELS + k for k, axis in enumerate(iv_axis)}
+    source = np.zeros((NUM_FOA_ROTATIONS, _NUM_FOA_FEATURES), dtype=np.int32)
+    sign = np.ones((NUM_FOA_ROTATIONS, _NUM_FOA_FEATURES), dtype=np.float32)
+    for index, matrix in enumerate(foa_rotation_matrices()):
+        # Row i of a signed permutation has one non-zero entry: new axis i = sign * old axis from_axis[i].
+        from_axis = np.abs(matrix).argmax(axis=1)
+        for axis in range(3):
+            source[index, _ACN_CHANNEL_OF_AXIS[axis]] = _ACN_CHANNEL_OF_AXIS[from_axis[axis]]
+        for k, axis in enumerate(iv_axis):
+            source[index, _NUM_LOG_MELS + k] = iv_channel_of_axis[from_axis[axis]]
+            sign[index, _NUM_LOG_MELS + k] = matrix[axis, from_axis[axis]]
+    return source, sign
+
+
+def rotate_foa_features(features: np.ndarray, index: int, feature_config: FeatureConfig) -> np.ndarray:
+    """Apply rotation pattern `index` to FOA features `[..., T, F, 7]` (4 log-mels + 3 intensity vectors).
+
+    Equal, up to float rounding, to the features of `rotate_foa_audio(audio,
+    index)` extracted with `feature_config`; see `foa_feature_permutations`.
+    """
+    features = np.asarray(features)
+    _check_last_axis(features, _NUM_FOA_FEATURES, "FOA features (4 log-mels + 3 intensity vectors)")
+    _pattern(index)  # validates the index
+    source, sign = foa_feature_permutations(feature_config)
+    return (features[..., source[index]] * sign[index]).astype(features.dtype, copy=False)
+
+
+class FoaRotation:
+    """tf.data augmentation: a random FOA rotation pattern per example, on features and DOA labels alike.
+
+    Called as `features, labels = rotation(features, labels)` on a batch
+    (`[B, T, F, 7]`, one pattern per example) or a single example
+    (`[T, F, 7]`); the labels named in `doa_keys` (`[..., 3]` Cartesian, the
+    class-wise `[T, K, 3]` or trackwise `[T, M, 3]` form) are rotated with the
+    same pattern, other labels pass through. Features are the raw cached
+    features (normalisation comes later, inside the model).
+
+    Args:
+        feature_config: the configuration the features were extracted with;
+            its `iv_mapping` decides how intensity-vector channels rotate.
+        seed: seed of the pattern draws (a `keras.random.SeedGenerator`);
+            None draws a random seed.
+        doa_keys: names of the label entries holding DOA vectors.
+    """
+
+    def __init__(self, feature_config: FeatureConfig, seed: int | None = None, doa_keys: Sequence[str] = ("doa",)):
+        source, sign = foa_feature_permutations(feature_config)
+        self._source = tf.constant(source)
+        self._sign = tf.constant(sign)
+        self._matrices = tf.constant(foa_rotation_matrices(), tf.float32)
+        self._seed_generator = keras.random.SeedGenerator(seed)
+        self.doa_keys = tuple(doa_keys)
+
+    def __call__(self, features: tf.Tensor, labels: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        _check_last_axis(features, _NUM_FOA_FEATURES, "FOA features (4 log-mels + 3 intensity vectors)")
+        missing = [key for key in self.doa_keys if key not in labels]
+        if missing:
+            raise ConfigError(f"FoaRotation: DOA labels {missing} not found; labels hold {sorted(labels)}")
+        batched = len(features.shape) == 4
+        if not batched:
+            features = features[None]
+            labels = {key: value[None] for key, value in labels.items()}
+        index = keras.random.randint((tf.shape(features)[0],), 0, NUM_FOA_ROTATIONS, seed=self._seed_generator)
+        source = tf.gather(self._source, index)
+        sign = tf.gather(self._sign, index)
+        features = tf.gather(features, source, axis=-1, batch_dims=1) * sign[:, None, None, :]
+        matrices = tf.gather(self._matrices, index)
+        labels = dict(labels)
+        for key in self.doa_keys:
+            labels[key] = tf.einsum("b...j,bij->b...i", labels[key], matrices)
+        if not batched:
+            features = features[0]
+            labels = {key: value[0] for key, value in labels.items()}
+        return features, labels
+
+
+@keras.saving.register_keras_serializable(package="seld_tf")
+class SpecAugment(keras.layers.Layer):
+    """Seeded SpecAugment time and frequency masking of channels-last features.
+
+    Each mask covers a stripe of `w ~ U{0, ..., max_width - 1}` consecutive
+    frames (or bins) starting at `t0 ~ U{0, ..., T - w}`, as in Phan et al.
+    (2020). Active only when called with `training=True`, the identity
+    otherwise, so the layer can sit inside a model as well as in a tf.data
+    pipeline. tensorflow-io's `tfio.audio.time_mask` / `freq_mask` draw from
+    unseeded global random ops, which is why this seeded layer exists.
+
+    Input: `[B, T, F, C]` or `[T, F, C]`; the output has the same shape.
+
+    Args:
+        time_masks: number of time masks per example (and channel).
+        time_mask_width: exclusive upper bound of a time mask's width, >= 1.
+        freq_masks: number of frequency masks per example (and channel).
+        freq_mask_width: exclusive upper bound of a frequency mask's width, >= 1.
+        per_channel: draw independent masks for every feature channel (as
+            Phan et al., intensity-vector channels included); otherwise one
+            mask shared by all channels of an example.
+        fill: "mean" (each example's mean over time and frequency, per
+            channel), "zero", or a number.
+        seed: seed of the `keras.random.SeedGenerator`; None draws a random seed.
+        **kwargs: base `keras.layers.Layer` arguments (name, dtype, ...).
+    """
+
+    def __init__(
+        self,
+        time_masks: int = 2,
+        time_mask_width: int = 10,
+        freq_masks: int = 2,
+        freq_mask_width: int = 10,
+        per_channel: bool = True,
+        fill: str | float = "mean",
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value, minimum in (
+            ("time_masks", time_masks, 0),
+            ("time_mask_width", time_mask_width, 1),
+            ("freq_masks", freq_masks, 0),
+            ("freq_mask_width", freq_mask_width, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+                raise ConfigError(f"SpecAugment.{name}: expected an integer >= {minimum}, found {value!r}")
+        valid_fill = fill in SPEC_AUGMENT_FILLS or (isinstance(fill, numbers.Real) and not isinstance(fill, bool))
+        if not valid_fill:
+            raise ConfigError(
+                f"SpecAugment.fill: expected one of {list(SPEC_AUGMENT_FILLS)} or a number, found {fill!r}"
+            )
+        self.time_masks = int(time_masks)
+        self.time_mask_width = int(time_mask_width)
+        self.freq_masks = int(freq_masks)
+        self.freq_mask_width = int(freq_mask_width)
+        self.per_channel = bool(per_channel)
+        self.fill = fill if isinstance(fill, str) else float(fill)
+        self.seed = seed
+        self._seed_generator = keras.random.SeedGenerator(seed)
+
+    def _stripes(self, batch, groups, length, count: int, max_width: int):
+        """Boolean `[B, length, groups]`: the union of `count` random stripes per example and group."""
+        shape = (batch, count, groups)
+        width = ops.minimum(keras.random.randint(shape, 0, max_width, seed=self._seed_generator), length)
+        # floor(u * (length - width + 1)) is uniform over the starts that keep the stripe inside.
+        room = ops.cast(length - width + 1, "float32")
+        start = ops.cast(ops.floor(keras.random.uniform(shape, seed=self._seed_generator) * room), "int32")
+        positions = ops.arange(length, dtype="int32")[None, None, :, None]
+        inside = ops.logical_and(positions >= start[:, :, None, :], positions < (start + width)[:, :, None, :])
+        # With count == 0 the reduced axis is empty and nothing is masked.
+        return ops.any(inside, axis=1)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        batched = len(inputs.shape) == 4
+        x = inputs if batched else ops.expand_dims(inputs, 0)
+        batch, frames, bins, channels = ops.shape(x)
+        groups = channels if self.per_channel else 1
+        time = self._stripes(batch, groups, frames, self.time_masks, self.time_mask_width)
+        freq = self._stripes(batch, groups, bins, self.freq_masks, self.freq_mask_width)
+        mask = ops.logical_or(time[:, :, None, :], freq[:, None, :, :])
+        if self.fill == "mean":
+            fill = ops.mean(x, axis=(1, 2), keepdims=True)
+        else:
+            fill = ops.cast(0.0 if self.fill == "zero" else self.fill, x.dtype)
+        x = ops.where(mask, fill, x)
+        return x if batched else x[0]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            time_masks=self.time_masks,
+            time_mask_width=self.time_mask_width,
+            freq_masks=self.freq_masks,
+            freq_mask_width=self.freq_mask_width,
+            per_channel=self.per_channel,
+            fill=self.fill,
+            seed=self.seed,
+        )
+        return config
