@@ -48,6 +48,44 @@ def cmd_features(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from seld_tf.recipes import load_recipe
+    from seld_tf.training import train
+
+    recipe = load_recipe(args.recipe)
+    run_dir = args.out or Path("runs") / recipe.name
+    history = train(
+        recipe, args.data, run_dir, epochs=args.epochs, strategy=args.strategy, cache_dir=args.cache, progress=not args.quiet
+    )
+    seld = history.history.get("val_seld", [])
+    print(json.dumps({"run_dir": str(run_dir), "epochs": len(history.epoch), "best_val_seld": min(seld) if seld else None}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from seld_tf.training import evaluate_run
+
+    scores = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache, progress=not args.quiet)
+    print(json.dumps(scores if scores is not None else {"outputs": str(args.run_dir / "outputs" / args.split)}))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from seld_tf.training import predict_file
+
+    events = predict_file(args.run_dir, args.audio, args.out)
+    print(json.dumps({"out": str(args.out), "rows": len(events)}))
+    return 0
+
+
+def cmd_score(args) -> int:
+    from seld_tf.evaluation import score_folders
+
+    coordinates = None if args.format == "auto" else args.format
+    print(json.dumps(score_folders(args.ref, args.pred, coordinates=coordinates).to_dict()))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from seld_tf.demo import run_demo
 
@@ -78,6 +116,34 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--train-folds", type=_folds, default=(3, 4, 5, 6), help="folds the scaler is fitted on")
     features.add_argument("--backend", choices=("tf", "numpy"), default="tf")
     features.set_defaults(func=cmd_features)
+
+    train = commands.add_parser("train", help="train a recipe with model.fit")
+    train.add_argument("recipe", type=Path)
+    train.add_argument("--data", type=Path, required=True, help="dataset folder in the DCASE2020 layout")
+    train.add_argument("--out", type=Path, help="run folder (default runs/<recipe name>)")
+    train.add_argument("--epochs", type=int, help="override training.epochs")
+    train.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default")
+    train.add_argument("--cache", type=Path, help="feature cache folder (default DATA/feature_cache/...)")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="write official output files of a split and score them")
+    evaluate.add_argument("run_dir", type=Path)
+    evaluate.add_argument("--data", type=Path, required=True)
+    evaluate.add_argument("--split", choices=("test", "validation", "train", "eval"), default="test")
+    evaluate.add_argument("--cache", type=Path)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="predict one audio file into an output CSV")
+    predict.add_argument("run_dir", type=Path)
+    predict.add_argument("audio", type=Path)
+    predict.add_argument("--out", type=Path, required=True)
+    predict.set_defaults(func=cmd_predict)
+
+    score = commands.add_parser("score", help="DCASE2020 SELD scores of an output folder")
+    score.add_argument("--ref", type=Path, required=True, help="metadata folder")
+    score.add_argument("--pred", type=Path, required=True, help="output folder, one CSV per reference file")
+    score.add_argument("--format", choices=("auto", "polar", "cartesian"), default="auto")
+    score.set_defaults(func=cmd_score)
 
     demo = commands.add_parser("demo", help="the package's main job on built-in synthetic data")
     demo.add_argument("--out", type=Path, default=Path("demo_data"))

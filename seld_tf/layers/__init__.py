@@ -1,0 +1,1 @@
+"""Registered custom Keras layers (import them from their modules)."""

@@ -1,0 +1,42 @@
+"""Model registry: recipe name -> builder and its size presets.
+
+Builders are imported lazily so that a recipe for one paper does not import
+every other paper's layers. Each builder takes `input_shape` and
+`num_classes` plus its own keyword arguments, and returns a `keras.Model`
+with named outputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import keras
+
+from seld_tf.errors import ConfigError
+
+# name -> (module, builder function, presets dict)
+MODELS = {
+    "seldnet": ("seld_tf.models.seldnet", "build_seldnet", "SELDNET_PRESETS"),
+    "phan2020": ("seld_tf.models.phan2020", "build_phan2020", "PHAN2020_PRESETS"),
+    "einv2": ("seld_tf.models.einv2", "build_einv2", "EINV2_PRESETS"),
+}
+
+
+def _entry(name: str):
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; registered models: {sorted(MODELS)}")
+    module_name, builder, presets = MODELS[name]
+    module = importlib.import_module(module_name)
+    return getattr(module, builder), getattr(module, presets)
+
+
+def model_presets(name: str) -> dict:
+    return _entry(name)[1]
+
+
+def build_model(name: str, preset: str | None = None, **kwargs) -> keras.Model:
+    """Build registered model `name` from `preset` (a size variant), updated by `kwargs`."""
+    builder, presets = _entry(name)
+    if preset is not None and preset not in presets:
+        raise ConfigError(f"unknown preset {preset!r} of model {name!r}; expected one of {sorted(presets)}")
+    return builder(**{**(presets[preset] if preset else {}), **kwargs})
