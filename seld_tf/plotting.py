@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from seld_tf.datasets.events import EventList  # noqa: E402
+from seld_tf.errors import ConfigError  # noqa: E402
 from seld_tf.fileio import atomic_open  # noqa: E402
 
 FEATURE_CHANNEL_NAMES = {
@@ -77,3 +78,112 @@ def plot_clip_features(
     if title:
         fig.suptitle(title)
     return fig
+
+# Panel titles of the SED loss, per `LossSpec.sed` value: Phan et al.'s
+# Figure 2 draws the MSE and the cross-entropy SED losses apart, their scales
+# being an order of magnitude apart.
+SED_LOSS_TITLES = {"mse": "SED loss (MSE)", "bce": "SED loss (CE)"}
+
+# (history key without the "val_" prefix, panel title, y label) of the panels
+# after the SED loss ones.
+LOSS_STUDY_PANELS = (
+    ("doa_loss", "DOA loss (MSE)", "loss"),
+    ("LE", "DOA error", "LE (degrees)"),
+    ("ER", "SED error", "ER"),
+    ("seld", "SELD score", "SELD"),
+)
+
+# Line style and legend suffix of the training curve (`key`) and the
+# validation curve (`val_key`) of a setting.
+SPLITS = (("", "-", "train"), ("val_", "--", "validation"))
+
+
+def plot_loss_study(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    sed_losses: Mapping[str, str] | None = None,
+    title: str = "",
+) -> plt.Figure:
+    """Loss and error curves of several loss settings, as Figure 2 of Phan et al. (2020).
+
+    One panel per quantity, in a row: the SED loss (`sed_loss`), the DOA loss
+    (`doa_loss`), the DOA error (`LE`) and the SED error (`ER`). In each
+    panel every setting has one colour, its training curve (`key`) solid and
+    its validation curve (`val_key`) dashed, against the epoch (1-based, one
+    value per epoch; NaN values leave gaps). A curve whose key is missing from
+    a history is skipped (the DCASE scores, for instance, usually exist for
+    validation only), and a panel without any curve is left out.
+
+    Args:
+        histories: setting label -> Keras-style history (`model.fit(...)
+            .history`, or the columns of a `CSVLogger` file), e.g.
+            `{"MSE": {...}, "CE (1) + MSE (1000)": {...}}`. The label is the
+            legend text; the order is the colour order.
+        sed_losses: setting label -> its SED loss, "mse" or "bce" (as in the
+            recipe's `loss.sed`). Given, the SED losses are split into an "SED
+            loss (MSE)" and an "SED loss (CE)" panel, as in the paper, since
+            the two are on different scales; None draws them in one "SED
+            loss" panel.
+        title: figure title; empty for none.
+
+    Returns:
+        The figure; `save_figure` writes it.
+
+    Raises:
+        ConfigError: `sed_losses` lacks a setting or names an unknown loss,
+            or no history holds any of the plotted keys.
+
+    Example:
+
+    ```python
+    fig = plot_loss_study(
+        {"MSE": mse_history, "CE (1) + MSE (1000)": ce_history},
+        sed_losses={"MSE": "mse", "CE (1) + MSE (1000)": "bce"},
+    )
+    save_figure(fig, "figures/phan2020_loss_study.png")
+    ```
+    """
+    if sed_losses is not None:
+        missing = sorted(set(histories) - set(sed_losses))
+        unknown = sorted({kind for kind in sed_losses.values() if kind not in SED_LOSS_TITLES})
+        if missing or unknown:
+            raise ConfigError(
+                f"sed_losses must map every setting to one of {sorted(SED_LOSS_TITLES)}; "
+                f"settings without a loss: {missing}, unknown losses: {unknown}"
+            )
+
+    # (title, y label, {setting: history}, key) of every candidate panel.
+    panels = []
+    if sed_losses is None:
+        panels.append(("SED loss", "loss", histories, "sed_loss"))
+    else:
+        for kind, panel_title in SED_LOSS_TITLES.items():
+            of_kind = {label: history for label, history in histories.items() if sed_losses[label] == kind}
+            panels.append((panel_title, "loss", of_kind, "sed_loss"))
+    panels.extend((panel_title, ylabel, histories, key) for key, panel_title, ylabel in LOSS_STUDY_PANELS)
+    panels = [panel for panel in panels if any(_curves(panel[2], panel[3]))]
+    if not panels:
+        keys = ["sed_loss"] + [key for key, _, _ in LOSS_STUDY_PANELS]
+        raise ConfigError(f"no history holds any of the keys {keys} (or their 'val_' forms)")
+
+    colours = dict(zip(histories, plt.rcParams["axes.prop_cycle"].by_key()["color"] * len(histories)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False, constrained_layout=True)
+    for ax, (panel_title, ylabel, settings, key) in zip(axes[0], panels):
+        for label, values, linestyle, split in _curves(settings, key):
+            epochs = range(1, len(values) + 1)
+            ax.plot(epochs, values, linestyle, color=colours[label], label=f"{label} ({split})")
+        ax.set_title(panel_title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _curves(histories: Mapping[str, Mapping[str, Sequence[float]]], key: str):
+    """(setting, values, line style, split name) of each curve of `key` present in `histories`."""
+    for label, history in histories.items():
+        for prefix, linestyle, split in SPLITS:
+            if prefix + key in history:
+                yield label, list(history[prefix + key]), linestyle, split
