@@ -89,7 +89,15 @@ def cmd_score(args) -> int:
 def cmd_demo(args) -> int:
     from seld_tf.demo import run_demo
 
-    run_demo(Path(args.out), Path(args.figures), clips=args.clips, duration=args.duration, seed=args.seed)
+    run_demo(
+        Path(args.out),
+        Path(args.figures),
+        clips=args.clips,
+        duration=args.duration,
+        epochs=args.epochs,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     return 0
 
 
@@ -148,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the package's main job on built-in synthetic data")
     demo.add_argument("--out", type=Path, default=Path("demo_data"))
     demo.add_argument("--figures", type=Path, default=Path("figures"))
-    demo.add_argument("--clips", type=int, default=12)
-    demo.add_argument("--duration", type=float, default=30.0)
+    demo.add_argument("--clips", type=int, default=36)
+    demo.add_argument("--duration", type=float, default=60.0)
+    demo.add_argument("--epochs", type=int, help="override the recipe's epochs")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -1,45 +1,101 @@
-"""`make demo`: the package's main job end to end on built-in synthetic data."""
+"""`make demo`: the package's main job end to end on built-in synthetic data.
+
+Synthesize FOA + MIC scenes in the DCASE2020 layout, extract the baseline
+features, plot one clip, train the CPU-size DCASE2020 baseline with
+`model.fit` (best snapshot by validation SELD score), score it on the test
+fold next to an untrained model and a predictor that never detects anything,
+and plot the training curves.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, LABEL_FRAME_SECONDS, Dcase2020Dataset
+from seld_tf.datasets.events import EventList
+from seld_tf.evaluation import SeldEvaluator
 from seld_tf.features import get_preset
 from seld_tf.features.extract import extract_dataset
-from seld_tf.plotting import plot_clip_features, save_figure
+from seld_tf.metrics import compute_seld_scores
+from seld_tf.plotting import plot_clip_features, plot_loss_study, save_figure
+from seld_tf.recipes import load_recipe
+
+DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "experiments" / "dcase2020_baseline" / "foa_cpu.yaml"
 
 
-def run_demo(out: Path, figures: Path, *, clips: int = 12, duration: float = 30.0, seed: int = 0) -> dict:
-    """Synthesize FOA + MIC scenes, extract the DCASE2020 features, summarise, and plot one clip."""
+def run_demo(
+    out: Path,
+    figures: Path,
+    *,
+    clips: int = 36,
+    duration: float = 60.0,
+    epochs: int | None = None,
+    recipe_path: Path = DEFAULT_RECIPE,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Run the demo; returns the test scores of the trained, untrained and silent predictors."""
     from seld_tf.datasets.synth.seld import SeldSynthConfig, synthesize_seld_dataset
+    from seld_tf.training import build_seld_model, evaluate_run, prepare_data, train
 
     data_dir = out / "data"
-    print(f"== synthesizing {clips} clips x {duration:g} s (FOA + MIC) into {data_dir}")
-    synth = synthesize_seld_dataset(
-        data_dir, SeldSynthConfig(num_clips=clips, duration=duration, seed=seed), formats=("foa", "mic")
+    print(f"== 1/5 synthesizing {clips} clips x {duration:g} s (FOA + MIC) into {data_dir}")
+    synthesize_seld_dataset(
+        data_dir, SeldSynthConfig(num_clips=clips, duration=duration, seed=seed), formats=("foa", "mic"), progress=progress
     )
-    config = get_preset("dcase2020")
-    summary = {"synthesis": synth}
-    for array_format in ("foa", "mic"):
-        print(f"== extracting {array_format.upper()} features")
-        cache = extract_dataset(data_dir, out / "features" / array_format, config, array_format)
-        mean, scale = cache.scaler()
-        shape = cache.load(cache.names()[0], mmap=True).shape
-        summary[array_format] = {"clips": len(cache.names()), "feature_shape": shape, "scaler_shape": mean.shape}
-        print(f"   {len(cache.names())} clips, features [frames, bins, channels] = {shape}, scaler {mean.shape}")
 
+    print("== 2/5 extracting the DCASE2020 baseline features (FOA 7 x 64, MIC 10 x 64)")
+    config = get_preset("dcase2020")
+    for array_format in ("foa", "mic"):
+        cache = extract_dataset(
+            data_dir, out / "features" / array_format, config, array_format, progress=progress, log=lambda *_: None
+        )
+        shape = cache.load(cache.names()[0], mmap=True).shape
+        print(f"   {array_format}: {len(cache.names())} clips, features [frames, bins, channels] = {shape}")
+    _plot_one_clip(data_dir, out / "features" / "foa", config, figures / "demo_foa_features.png")
+
+    recipe = load_recipe(recipe_path)
+    if epochs is not None:
+        recipe = recipe.replace(training={"epochs": epochs})
+    run_dir = out / "runs" / recipe.name
+    # The demo's run folder is its own scratch space: a re-run trains afresh.
+    shutil.rmtree(run_dir, ignore_errors=True)
+    print(f"== 3/5 training {recipe.name} ({recipe.model.name}/{recipe.model.preset}) for {recipe.training.epochs} epochs")
+    cache_dir = out / "features" / "foa"
+    history = train(recipe, data_dir, run_dir, cache_dir=cache_dir, progress=progress, log=lambda *_: None)
+
+    print("== 4/5 scoring the test fold (DCASE2020 metric)")
+    scores = {"trained (best validation snapshot)": evaluate_run(run_dir, data_dir, "test", cache_dir=cache_dir, progress=False, log=lambda *_: None)}
+    data = prepare_data(recipe, data_dir, cache_dir, progress=False, log=lambda *_: None)
+    test_clips, references = data.clips(recipe, "test")
+    evaluator = SeldEvaluator(test_clips, references, label_form=recipe.data.label_form, frames_per_label=data.frames_per_label)
+    scores["untrained (same model, initial weights)"] = evaluator.evaluate(build_seld_model(recipe, data), with_losses=False).scores.to_dict()
+    silent = [(reference, EventList.empty(reference.num_frames)) for reference in references]
+    scores["silent (never detects)"] = compute_seld_scores(silent).to_dict()
+    print(f"   {'predictor':42s} {'ER':>6s} {'F':>6s} {'LE':>7s} {'LR':>6s} {'SELD':>6s}")
+    for name, s in scores.items():
+        print(f"   {name:42s} {s['ER']:6.3f} {s['F']:6.3f} {s['LE']:7.2f} {s['LR']:6.3f} {s['SELD']:6.3f}")
+
+    print("== 5/5 plotting the training curves")
+    curves = figures / "demo_training_curves.png"
+    save_figure(plot_loss_study({recipe.name: history.history}, title="DCASE2020 baseline (CPU size) on synthetic FOA scenes"), curves)
+    print(f"   wrote {curves} and {figures / 'demo_foa_features.png'}; run folder {run_dir}")
+    print(json.dumps(scores["trained (best validation snapshot)"]))
+    return scores
+
+
+def _plot_one_clip(data_dir: Path, cache_dir: Path, config, path: Path) -> None:
+    """The feature/label figure of the first clip with overlapping events."""
     dataset = Dcase2020Dataset(data_dir, array_format="foa")
-    clip = next(c for c in dataset.clips() if c.overlap == 2)
+    clips = dataset.clips()
+    clip = next((c for c in clips if c.overlap == 2), clips[0])
     events = dataset.read_events(clip)
-    features = np.load(out / "features" / "foa" / f"{clip.name}.npy")
-    per_class = np.bincount(events.cls, minlength=len(CLASS_NAMES))
-    print(f"== {clip.name}: {len(events)} active (frame, event) rows; classes present: "
-          + ", ".join(f"{CLASS_NAMES[k]}" for k in np.flatnonzero(per_class)))
     figure = plot_clip_features(
-        features,
+        np.load(cache_dir / f"{clip.name}.npy"),
         events,
         frames_per_second=config.frames_per_second,
         label_frame_seconds=LABEL_FRAME_SECONDS,
@@ -48,7 +104,4 @@ def run_demo(out: Path, figures: Path, *, clips: int = 12, duration: float = 30.
         channels=(0, 4, 5),
         title=f"{clip.name}: FOA log-mel (W), intensity vector x, y and the labels",
     )
-    path = figures / "demo_foa_features.png"
     save_figure(figure, path)
-    print(f"== wrote {path}")
-    return summary
