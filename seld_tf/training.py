@@ -42,6 +42,7 @@ from seld_tf.losses import seld_loss_weights, seld_losses
 from seld_tf.models.registry import build_model
 from seld_tf.pipeline import SeldClip, make_train_dataset, predict_clips, seld_clips_from_dataset
 from seld_tf.recipes import Recipe, load_recipe, save_recipe
+from seld_tf.saving import load_model
 from seld_tf.schedules import WarmupExponentialDecay
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW}
@@ -295,7 +296,7 @@ def load_run(run_dir) -> tuple[Recipe, dict, keras.Model]:
     recipe = load_recipe(run_dir / "recipe.yaml")
     with open(run_dir / "run.json", encoding="utf-8") as handle:
         record = json.load(handle)
-    return recipe, record, keras.saving.load_model(run_dir / "best.keras")
+    return recipe, record, load_model(run_dir / "best.keras")
 
 
 def evaluate_run(run_dir, data_dir, split: str = "test", cache_dir=None, progress: bool = True, log=print) -> dict | None:
@@ -346,3 +347,14 @@ def predict_file(run_dir, audio_path, out_path) -> EventList:
     events = decode_outputs(outputs, recipe.data.label_form, recipe.evaluation.threshold)
     write_output(out_path, events, recipe.evaluation.coordinates)
     return events
+
+
+def load_history(run_dir) -> dict[str, list[float]]:
+    """The per-epoch numbers of a run (its `history.csv`) as a Keras-style history dict."""
+    path = Path(run_dir) / "history.csv"
+    if not path.exists():
+        raise ConfigError(f"{run_dir} has no history.csv: not a training run folder, or not started")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [key for key in (rows[0] if rows else {}) if key != "epoch"]
+    return {key: [float(row[key]) if row[key] not in ("", None) else math.nan for row in rows] for key in keys}
