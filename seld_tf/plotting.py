@@ -187,3 +187,55 @@ def _curves(histories: Mapping[str, Mapping[str, Sequence[float]]], key: str):
         for prefix, linestyle, split in SPLITS:
             if prefix + key in history:
                 yield label, list(history[prefix + key]), linestyle, split
+
+
+def plot_doa_error_convergence(
+    histories: Mapping[str, Mapping[str, Sequence[float]]], *, key: str = "val_LE", title: str = ""
+) -> plt.Figure:
+    """DOA error against epoch, one line per setting, as Figure 3 of Cao et al. (2021).
+
+    The paper draws the convergence of the location error of the trackwise
+    output without PIT, with chunk-level and with frame-level PIT, and of the
+    SELDnet format. Each setting is one line of `histories[label][key]`
+    against the epoch (1-based; NaN values leave gaps). A setting whose
+    history lacks `key` is skipped, keeping its colour free, so a setting has
+    the same colour as in `plot_loss_study` for the same `histories` order.
+
+    Args:
+        histories: setting label -> Keras-style history (`load_history(run)`),
+            e.g. `{"noPIT": {...}, "cPIT": {...}, "tPIT": {...}}`. The label
+            is the legend text; the order is the colour order.
+        key: the history key to draw, the validation `LE_CD` by default.
+        title: figure title; empty for none.
+
+    Returns:
+        The figure; `save_figure` writes it.
+
+    Raises:
+        ConfigError: no history holds `key`.
+
+    Example:
+
+    ```python
+    runs = {"noPIT": "runs/einv2_nopit", "cPIT": "runs/einv2_cpit", "tPIT": "runs/einv2_tpit"}
+    fig = plot_doa_error_convergence({label: load_history(run) for label, run in runs.items()})
+    save_figure(fig, "figures/einv2_pit_convergence.png")
+    ```
+    """
+    if not any(key in history for history in histories.values()):
+        found = sorted({name for history in histories.values() for name in history})
+        raise ConfigError(f"no history holds the key {key!r}; keys found: {found}")
+    colours = dict(zip(histories, plt.rcParams["axes.prop_cycle"].by_key()["color"] * len(histories)))
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    for label, history in histories.items():
+        if key in history:
+            values = list(history[key])
+            # Markers: a short CPU run has few epochs, a one-epoch run a single point.
+            ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, color=colours[label], label=label)
+    ax.set_title("DOA error")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("LE (degrees)" if key.endswith("LE") else key)
+    ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -90,11 +90,15 @@ class TrainingSpec:
 @dataclasses.dataclass(frozen=True)
 class EvaluationSpec:
     """Inference: threshold on activity; `segment_frames` (feature frames) splits
-    clips into non-overlapping segments, `None` predicts whole clips."""
+    clips into non-overlapping segments, `None` predicts whole clips. `oracle`
+    ("sed" or "doa") replaces that task's predictions by the reference in
+    validation and evaluation scores, to score the other task alone
+    (`seld_tf.evaluation.decode_with_oracle`)."""
 
     threshold: float = 0.5
     segment_frames: int | None = None
     coordinates: str = "polar"
+    oracle: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

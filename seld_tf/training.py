@@ -251,6 +251,7 @@ def train(
         threshold=recipe.evaluation.threshold,
         segment_frames=recipe.evaluation.segment_frames,
         label_transform=label_transform,
+        oracle=recipe.evaluation.oracle,
     )
     checkpoint = AtomicModelCheckpoint(run_dir / "best.keras", monitor="val_seld", mode="min", save_best_only=True)
     _restore_best(checkpoint, run_dir / "history.csv", backup_dir)
@@ -318,6 +319,7 @@ def evaluate_run(run_dir, data_dir, split: str = "test", cache_dir=None, progres
         frames_per_label=data.frames_per_label,
         threshold=recipe.evaluation.threshold,
         segment_frames=recipe.evaluation.segment_frames,
+        oracle=recipe.evaluation.oracle,
     )
     result = evaluator.evaluate(model, with_losses=False)
     write_outputs(result.predictions, run_dir / "outputs" / split, recipe.evaluation.coordinates)

@@ -1,0 +1,172 @@
+"""The EINV2 recipes: each file's settings follow from its name, and the README maps the paper's rows to them.
+
+File names are systematic (README "Recipes"):
+    table2_<format>[_<pit>]_<task>.yaml     Table 2, task sed or doa alone
+    table3_<sharing>_<format>[_aug].yaml    Table 3 (tPIT for trackwise)
+    cpu/<sharing>_<format>[_<pit>].yaml     the study's CPU-size variants
+Nothing here builds a model.
+"""
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from seld_tf.features import get_preset
+from seld_tf.models.einv2 import build_einv2
+from seld_tf.recipes import load_recipe
+from seld_tf.training import compile_args, frames_per_label
+
+EINV2_DIR = Path(__file__).resolve().parents[1] / "experiments" / "einv2"
+PAPER = sorted(EINV2_DIR.glob("*.yaml"))
+CPU = sorted((EINV2_DIR / "cpu").glob("*.yaml"))
+PIT_NAMES = {"nopit": "none", "tpit": "tpit", "cpit": "cpit"}
+TABLE2 = re.compile(r"table2_(?P<format>classwise|trackwise)(_(?P<pit>nopit|cpit|tpit))?_(?P<task>sed|doa)")
+TABLE3 = re.compile(r"table3_(?P<sharing>none|hard|soft)_(?P<format>classwise|trackwise)(?P<aug>_aug)?")
+CPU_NAME = re.compile(r"(?P<sharing>none|hard|soft)_(?P<format>classwise|trackwise)(_(?P<pit>nopit|cpit|tpit))?")
+
+
+def expected_settings(path: Path) -> dict:
+    """Sharing, output format, PIT, loss weights, oracle and augmentation that the file name states."""
+    for pattern in (TABLE2, TABLE3, CPU_NAME):
+        match = pattern.fullmatch(path.stem)
+        if match:
+            parts = match.groupdict()
+            break
+    else:
+        raise AssertionError(f"{path.name} does not follow the naming scheme")
+    task = parts.get("task")
+    trackwise = parts["format"] == "trackwise"
+    return {
+        # Table 2: "a single branch of EINV2 without soft PS".
+        "sharing": parts.get("sharing") or "none",
+        "output_format": parts["format"],
+        "pit": PIT_NAMES[parts.get("pit") or "tpit"] if trackwise else "none",
+        "sed_weight": 0.0 if task == "doa" else 0.5,
+        "doa_weight": 0.0 if task == "sed" else 0.5,
+        # Scoring SED alone replaces the DOA by the reference, and vice versa.
+        "oracle": {"sed": "doa", "doa": "sed", None: None}[task],
+        # Rotation and SpecAugment together: Table 3's "-DA" rows.
+        "augmented": (bool(parts.get("aug")),) * 2,
+    }
+
+
+def actual_settings(recipe) -> dict:
+    return {
+        "sharing": recipe.model.args["sharing"],
+        "output_format": recipe.model.args["output_format"],
+        "pit": recipe.loss.pit,
+        "sed_weight": recipe.loss.sed_weight,
+        "doa_weight": recipe.loss.doa_weight,
+        "oracle": recipe.evaluation.oracle,
+        "augmented": (recipe.pipeline.foa_rotation, recipe.pipeline.spec_augment is not None),
+    }
+
+
+def test_every_row_of_tables_2_and_3_has_a_recipe():
+    names = {path.stem for path in PAPER}
+    formats = ("classwise", "trackwise_nopit", "trackwise_cpit", "trackwise_tpit")
+    table2 = {f"table2_{fmt}_{task}" for fmt in formats for task in ("sed", "doa")}
+    table3 = {f"table3_{sharing}_{fmt}" for sharing in ("none", "hard", "soft") for fmt in ("classwise", "trackwise")}
+    table3_aug = {f"table3_{sharing}_trackwise_aug" for sharing in ("none", "hard", "soft")}
+    assert names == table2 | table3 | table3_aug
+
+
+@pytest.mark.parametrize("path", PAPER + CPU, ids=lambda path: path.relative_to(EINV2_DIR).as_posix())
+def test_settings_match_the_file_name(path):
+    recipe = load_recipe(path)
+    prefix = "einv2_cpu_" if path.parent.name == "cpu" else "einv2_"
+    assert recipe.name == prefix + path.stem
+    expected = expected_settings(path)
+    assert actual_settings(recipe) == expected
+    assert recipe.data.label_form == expected["output_format"]
+    # Every model argument is one of the builder's; the losses resolve.
+    assert set(recipe.model.args) <= set(inspect.signature(build_einv2).parameters)
+    _, label_transform = compile_args(recipe)
+    assert (label_transform is not None) == (expected["output_format"] == "trackwise")
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda path: path.name)
+def test_paper_size_settings_of_section_4_1(path):
+    recipe = load_recipe(path)
+    assert (recipe.data.format, recipe.data.features, recipe.data.feature_overrides) == ("foa", "einv2", {})
+    # The authors' configuration: train folds 2-6, validation fold 1.
+    assert (recipe.data.train_folds, recipe.data.validation_folds) == ((2, 3, 4, 5, 6), (1,))
+    assert recipe.data.num_tracks == 2
+    assert (recipe.model.name, recipe.model.preset) == ("einv2", "paper")
+    assert (recipe.pipeline.train_frames, recipe.pipeline.batch_size) == (160, 32)
+    # 4 s chunks: hop 600 at 24 kHz is 4 feature frames per 100 ms label frame, 40 label frames.
+    assert frames_per_label(get_preset(recipe.data.features)) == 4
+    assert recipe.optimizer.name == "adamw"
+    schedule = recipe.schedule
+    assert (schedule.initial_learning_rate, schedule.decay_epochs, schedule.decay_rate) == (5.0e-4, (90,), 0.1)
+    assert recipe.training.epochs == 100
+    assert (recipe.evaluation.threshold, recipe.evaluation.segment_frames) == (0.5, 160)
+
+
+@pytest.mark.parametrize("path", CPU, ids=lambda path: path.name)
+def test_cpu_variants_differ_only_in_size_and_budget(path):
+    recipe = load_recipe(path)
+    assert (recipe.model.preset, recipe.data.feature_overrides) == ("cpu", {"n_mels": 64})
+    # Challenge folds: the synthetic data has no evaluation set, fold 1 stands in for it.
+    assert (recipe.data.train_folds, recipe.data.validation_folds, recipe.data.test_folds) == ((3, 4, 5, 6), (2,), (1,))
+    assert recipe.schedule.decay_epochs == (round(0.9 * recipe.training.epochs),)
+    # Loss (but for the PIT mode), optimizer, evaluation and model arguments are those of the paper-size row.
+    parts = CPU_NAME.fullmatch(path.stem).groupdict()
+    base = load_recipe(EINV2_DIR / f"table3_{parts['sharing']}_{parts['format']}.yaml")
+    assert recipe.replace(loss={"pit": base.loss.pit}).loss == base.loss
+    assert (recipe.optimizer, recipe.evaluation, recipe.model.args) == (base.optimizer, base.evaluation, base.model.args)
+
+
+def test_readme_maps_each_recipe_once():
+    readme = (EINV2_DIR / "README.md").read_text(encoding="utf-8")
+    for path in PAPER + CPU:
+        mentions = re.findall(rf"`(?:cpu/)?{re.escape(path.name)}`", readme)
+        assert mentions, f"{path.name} is not in the README"
+    table_rows = [line for line in readme.splitlines() if line.startswith("|")]
+    for path in PAPER:
+        assert sum(f"`{path.name}`" in line for line in table_rows) == 1, path.name
+
+
+# README row and column names -> the settings they stand for.
+README_SHARING = {"No-PS": "none", "Hard-PS": "hard", "Soft-PS": "soft", "EINV2": "soft"}
+README_FORMAT = {"SELDnet": "classwise", "Trackwise": "trackwise"}
+README_TABLE2 = {
+    "SELDnet": ("classwise", "none"),
+    "Track_noPIT": ("trackwise", "none"),
+    "Track_cPIT": ("trackwise", "cpit"),
+    "Track_tPIT": ("trackwise", "tpit"),
+}
+
+
+def readme_rows(prefix):
+    """The cells of the README table rows naming a `prefix*` recipe."""
+    readme = (EINV2_DIR / "README.md").read_text(encoding="utf-8")
+    return [
+        [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        for line in readme.splitlines()
+        if line.startswith("|") and f"`{prefix}" in line
+    ]
+
+
+def test_readme_table_3_rows_name_recipes_of_their_sharing_format_and_augmentation():
+    rows = readme_rows("table3_")
+    assert len(rows) == 9
+    for method, output_format, file_name in rows:
+        recipe = load_recipe(EINV2_DIR / file_name)
+        augmented = method.endswith("-DA")
+        assert recipe.model.args["sharing"] == README_SHARING[method.removesuffix("-DA")], method
+        assert recipe.model.args["output_format"] == README_FORMAT[output_format], method
+        assert (recipe.pipeline.foa_rotation, recipe.pipeline.spec_augment is not None) == (augmented, augmented)
+
+
+def test_readme_table_2_rows_name_single_task_recipes_of_their_format():
+    rows = readme_rows("table2_")
+    assert [row[0] for row in rows] == list(README_TABLE2)
+    for method, sed_only, doa_only in rows:
+        output_format, pit = README_TABLE2[method]
+        for file_name, oracle in ((sed_only, "doa"), (doa_only, "sed")):
+            recipe = load_recipe(EINV2_DIR / file_name)
+            assert (recipe.model.args["output_format"], recipe.loss.pit) == (output_format, pit), file_name
+            assert recipe.evaluation.oracle == oracle, file_name
