@@ -166,19 +166,32 @@ def plot_loss_study(
         keys = ["sed_loss"] + [key for key, _, _ in LOSS_STUDY_PANELS]
         raise ConfigError(f"no history holds any of the keys {keys} (or their 'val_' forms)")
 
-    colours = dict(zip(histories, plt.rcParams["axes.prop_cycle"].by_key()["color"] * len(histories)))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False, constrained_layout=True)
-    for ax, (panel_title, ylabel, settings, key) in zip(axes[0], panels):
+    colours = _setting_colours(histories)
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows + 0.8), squeeze=False, constrained_layout=True)
+    legend = {}
+    for ax, (panel_title, ylabel, settings, key) in zip(axes.flat, panels):
         for label, values, linestyle, split in _curves(settings, key):
             epochs = range(1, len(values) + 1)
-            ax.plot(epochs, values, linestyle, color=colours[label], label=f"{label} ({split})")
+            (line,) = ax.plot(epochs, values, linestyle, color=colours[label], label=f"{label} ({split})")
+            legend.setdefault(line.get_label(), line)
         ax.set_title(panel_title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
+    for ax in axes.flat[len(panels) :]:
+        ax.remove()
+    # One legend for all panels: the settings are the same everywhere, and per-panel legends hide the curves.
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=2, fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _setting_colours(histories: Mapping) -> dict:
+    """One colour per setting, in the order given, the same in every panel."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {label: cycle[index % len(cycle)] for index, label in enumerate(histories)}
 
 
 def _curves(histories: Mapping[str, Mapping[str, Sequence[float]]], key: str):
@@ -225,7 +238,7 @@ def plot_doa_error_convergence(
     if not any(key in history for history in histories.values()):
         found = sorted({name for history in histories.values() for name in history})
         raise ConfigError(f"no history holds the key {key!r}; keys found: {found}")
-    colours = dict(zip(histories, plt.rcParams["axes.prop_cycle"].by_key()["color"] * len(histories)))
+    colours = _setting_colours(histories)
     fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
     for label, history in histories.items():
         if key in history:
