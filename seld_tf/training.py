@@ -266,7 +266,13 @@ def train(
         *extra_callbacks,
     ]
     history = model.fit(
-        train_data, epochs=recipe.training.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose
+        train_data,
+        epochs=recipe.training.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        # The tf.data pipeline shuffles (seeded); Keras cannot shuffle a dataset and warns if asked.
+        shuffle=False,
     )
     model.save(run_dir / "last.partial.keras")
     os.replace(run_dir / "last.partial.keras", run_dir / "last.keras")
