@@ -17,7 +17,6 @@ import numpy as np
 
 from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, LABEL_FRAME_SECONDS, Dcase2020Dataset
 from seld_tf.datasets.events import EventList
-from seld_tf.evaluation import SeldEvaluator
 from seld_tf.features import get_preset
 from seld_tf.features.extract import extract_dataset
 from seld_tf.metrics import compute_seld_scores
@@ -71,10 +70,9 @@ def run_demo(
     print("== 4/5 scoring the test fold (DCASE2020 metric)")
     scores = {"trained (best validation snapshot)": evaluate_run(run_dir, data_dir, "test", cache_dir=cache_dir, progress=False, log=lambda *_: None)}
     data = prepare_data(recipe, data_dir, cache_dir, progress=False, log=lambda *_: None)
-    test_clips, references = data.clips(recipe, "test")
-    evaluator = SeldEvaluator(test_clips, references, label_form=recipe.data.label_form, frames_per_label=data.frames_per_label)
+    evaluator = data.evaluator(recipe, "test")
     scores["untrained (same model, initial weights)"] = evaluator.evaluate(build_seld_model(recipe, data), with_losses=False).scores.to_dict()
-    silent = [(reference, EventList.empty(reference.num_frames)) for reference in references]
+    silent = [(reference, EventList.empty(reference.num_frames)) for reference in evaluator.references]
     scores["silent (never detects)"] = compute_seld_scores(silent).to_dict()
     print(f"   {'predictor':42s} {'ER':>6s} {'F':>6s} {'LE':>7s} {'LR':>6s} {'SELD':>6s}")
     for name, s in scores.items():

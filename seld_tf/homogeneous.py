@@ -31,7 +31,6 @@ from scipy.optimize import linear_sum_assignment
 from seld_tf.datasets.dcase2020_seld import Dcase2020Dataset
 from seld_tf.datasets.events import EventList, angular_distance
 from seld_tf.datasets.synth.seld import SeldSynthConfig, synthesize_seld_dataset
-from seld_tf.evaluation import SeldEvaluator
 from seld_tf.metrics.seld import DOA_THRESHOLD
 
 
@@ -173,16 +172,7 @@ def evaluate_homogeneous(run_dir, data_dir, cache_dir=None) -> tuple[dict, Homog
     # scaler it carries as its first layer.
     recipe = recipe.replace(data={"train_folds": folds, "validation_folds": folds, "test_folds": folds})
     data = prepare_data(recipe, data_dir, cache_dir, progress=False, log=lambda *_: None)
-    clips, references = data.clips(recipe, "test")
-    evaluator = SeldEvaluator(
-        clips,
-        references,
-        label_form=recipe.data.label_form,
-        frames_per_label=data.frames_per_label,
-        threshold=recipe.evaluation.threshold,
-        segment_frames=recipe.evaluation.segment_frames,
-        oracle=recipe.evaluation.oracle,
-    )
+    evaluator = data.evaluator(recipe, "test")
     result = evaluator.evaluate(model, with_losses=False)
-    predictions = [result.predictions[clip.name] for clip in clips]
-    return result.scores.to_dict(), score_homogeneous_overlaps(references, predictions)
+    predictions = [result.predictions[clip.name] for clip in evaluator.clips]
+    return result.scores.to_dict(), score_homogeneous_overlaps(evaluator.references, predictions)

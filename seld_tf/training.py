@@ -58,6 +58,20 @@ class RunData:
     feature_config: FeatureConfig
     frames_per_label: int
 
+    def evaluator(self, recipe: Recipe, split: str, label_transform: Callable | None = None) -> SeldEvaluator:
+        """A `SeldEvaluator` of a split with the recipe's decoding and inference settings."""
+        clips, references = self.clips(recipe, split)
+        return SeldEvaluator(
+            clips,
+            references or None,
+            label_form=recipe.data.label_form,
+            frames_per_label=self.frames_per_label,
+            threshold=recipe.evaluation.threshold,
+            segment_frames=recipe.evaluation.segment_frames,
+            label_transform=label_transform,
+            oracle=recipe.evaluation.oracle,
+        )
+
     def clips(self, recipe: Recipe, split: str, with_labels: bool = True):
         """`(SeldClip list, reference event lists)` of a split: train, validation, test or eval."""
         folds = {"train": recipe.data.train_folds, "validation": recipe.data.validation_folds, "test": recipe.data.test_folds}
@@ -242,17 +256,7 @@ def train(
         model = build_seld_model(recipe, data)
         model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), **compile_kwargs)
 
-    validation_clips, references = data.clips(recipe, "validation")
-    evaluator = SeldEvaluator(
-        validation_clips,
-        references,
-        label_form=recipe.data.label_form,
-        frames_per_label=data.frames_per_label,
-        threshold=recipe.evaluation.threshold,
-        segment_frames=recipe.evaluation.segment_frames,
-        label_transform=label_transform,
-        oracle=recipe.evaluation.oracle,
-    )
+    evaluator = data.evaluator(recipe, "validation", label_transform)
     checkpoint = AtomicModelCheckpoint(run_dir / "best.keras", monitor="val_seld", mode="min", save_best_only=True)
     _restore_best(checkpoint, run_dir / "history.csv", backup_dir)
     callbacks = [
@@ -317,16 +321,7 @@ def evaluate_run(run_dir, data_dir, split: str = "test", cache_dir=None, progres
     if cache_dir is None and Path(record["data_dir"]) == Path(data_dir).resolve():
         cache_dir = record["cache_dir"]
     data = prepare_data(recipe, data_dir, cache_dir, progress=progress, log=log)
-    clips, references = data.clips(recipe, split)
-    evaluator = SeldEvaluator(
-        clips,
-        references or None,
-        label_form=recipe.data.label_form,
-        frames_per_label=data.frames_per_label,
-        threshold=recipe.evaluation.threshold,
-        segment_frames=recipe.evaluation.segment_frames,
-        oracle=recipe.evaluation.oracle,
-    )
+    evaluator = data.evaluator(recipe, split)
     result = evaluator.evaluate(model, with_losses=False)
     write_outputs(result.predictions, run_dir / "outputs" / split, recipe.evaluation.coordinates)
     if result.scores is None:
