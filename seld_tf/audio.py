@@ -20,6 +20,10 @@ from seld_tf.fileio import atomic_open
 
 # Float rounding of frames / rate must not turn an exact duration into a mismatch.
 _DURATION_EPSILON = 1e-9
+# Chunk size written by a WAV writer that cannot seek back to fill it in.
+_STREAMED_SIZE = 0xFFFFFFFF
+# `nBlockAlign` (bytes per frame) ends 14 bytes into a `fmt ` chunk of any WAV format tag.
+_FMT_BLOCK_ALIGN_END = 14
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +147,11 @@ def _check_riff_chunks(path: str | os.PathLike, size: int) -> None:
     and returns fewer frames than the header declares, so a partly copied file
     would look like a valid shorter clip. Walking the chunk headers up to the
     `data` chunk catches this, and a header cut inside the `fmt ` chunk too.
+    A writer streaming to a pipe cannot seek back to fill in sizes and leaves
+    `_STREAMED_SIZE` instead (ffmpeg, sox); libsndfile then reads the data up
+    to the end of the file, which is accepted when it ends on a whole frame.
+    A partial last frame is refused as cut short: a writer never emits one,
+    so the stream was interrupted, and libsndfile would silently drop it.
     Other formats are left to libsndfile (which reports a truncated FLAC
     as a decoding error, but reads a truncated AIFF as a shorter file: pass
     `duration` to `load_audio` to catch that).
@@ -152,6 +161,7 @@ def _check_riff_chunks(path: str | os.PathLike, size: int) -> None:
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
             return
         position = 12
+        block_align = None
         while True:
             header = handle.read(8)
             if len(header) < 8:
@@ -162,6 +172,16 @@ def _check_riff_chunks(path: str | os.PathLike, size: int) -> None:
                 )
             chunk_id, chunk_size = struct.unpack("<4sI", header)
             available = size - position - 8
+            if chunk_id == b"data" and chunk_size == _STREAMED_SIZE:
+                # Without a `fmt ` chunk before the data there is no frame size to
+                # check against, and libsndfile's own reading decides.
+                if block_align and available % block_align:
+                    raise AudioFileError(
+                        path,
+                        f"data cut short: the streamed 'data' chunk (size left unset) holds {available} bytes, "
+                        f"not a whole number of {block_align}-byte frames",
+                    )
+                return
             if chunk_size > available:
                 name = chunk_id.decode("ascii", errors="replace").strip()
                 what = "data cut short" if chunk_id == b"data" else "truncated WAV header"
@@ -172,6 +192,8 @@ def _check_riff_chunks(path: str | os.PathLike, size: int) -> None:
                 )
             if chunk_id == b"data":
                 return
+            if chunk_id == b"fmt " and chunk_size >= _FMT_BLOCK_ALIGN_END:
+                (block_align,) = struct.unpack_from("<H", handle.read(_FMT_BLOCK_ALIGN_END), _FMT_BLOCK_ALIGN_END - 2)
             # RIFF chunks are padded to an even number of bytes.
             position += 8 + chunk_size + (chunk_size & 1)
             handle.seek(position)

@@ -21,6 +21,12 @@ def _folds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated fold numbers like 3,4,5,6, got {text!r}") from None
 
 
+def _epochs(text: str) -> int:
+    if not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"expected a whole number of epochs >= 1, got {text!r}")
+    return int(text)
+
+
 def _synth_seld(args) -> dict:
     from seld_tf.datasets.synth.seld import SeldSynthConfig, synthesize_seld_dataset
 
@@ -79,10 +85,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from seld_tf.evaluation import score_folders
+    # Not seld_tf.evaluation: it imports TensorFlow, which would take longer than the scoring.
+    from seld_tf.datasets.dcase2020_seld import CHALLENGE_SPLIT
+    from seld_tf.metrics.scoring import score_folders
 
     coordinates = None if args.format == "auto" else args.format
-    print(json.dumps(score_folders(args.ref, args.pred, coordinates=coordinates).to_dict()))
+    folds = CHALLENGE_SPLIT[args.split] if args.split else args.folds
+    print(json.dumps(score_folders(args.ref, args.pred, coordinates=coordinates, folds=folds).to_dict()))
     return 0
 
 
@@ -129,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("recipe", type=Path)
     train.add_argument("--data", type=Path, required=True, help="dataset folder in the DCASE2020 layout")
     train.add_argument("--out", type=Path, help="run folder (default runs/<recipe name>)")
-    train.add_argument("--epochs", type=int, help="override training.epochs")
+    train.add_argument("--epochs", type=_epochs, help="override training.epochs")
     train.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default")
     train.add_argument("--cache", type=Path, help="feature cache folder (default DATA/feature_cache/...)")
     train.set_defaults(func=cmd_train)
@@ -151,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--ref", type=Path, required=True, help="metadata folder")
     score.add_argument("--pred", type=Path, required=True, help="output folder, one CSV per reference file")
     score.add_argument("--format", choices=("auto", "polar", "cartesian"), default="auto")
+    which = score.add_mutually_exclusive_group()
+    which.add_argument("--folds", type=_folds, help="score only the references of these folds (names fold<N>_...), e.g. 1")
+    which.add_argument(
+        "--split",
+        choices=("test", "validation", "train"),
+        help="score only the references of a challenge split's folds: test 1, validation 2, train 3-6",
+    )
     score.set_defaults(func=cmd_score)
 
     demo = commands.add_parser("demo", help="the package's main job on built-in synthetic data")
@@ -158,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--figures", type=Path, default=Path("figures"))
     demo.add_argument("--clips", type=int, default=36)
     demo.add_argument("--duration", type=float, default=60.0)
-    demo.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    demo.add_argument("--epochs", type=_epochs, help="override the recipe's epochs")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -1,5 +1,5 @@
-"""Evaluation: score DCASE output folders, decode model outputs to event lists,
-and write the official output files."""
+"""Evaluation: decode model outputs to event lists, write the official output
+files, and score them (`score_folders`, re-exported from `seld_tf.metrics.scoring`)."""
 
 from __future__ import annotations
 
@@ -11,56 +11,17 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, read_metadata, read_output, write_output
+from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, write_output
 from seld_tf.datasets.events import EventList, angular_distance, cartesian_to_polar
 from seld_tf.datasets.seld_labels import classwise_to_events, trackwise_to_events
 from seld_tf.errors import ConfigError
 from seld_tf.metrics import Dcase2020SeldMetric, SeldScores
+from seld_tf.metrics.scoring import score_folders  # noqa: F401 (kept importable from here)
 from seld_tf.pipeline import SeldClip, predict_clips
 
 LABEL_FORMS = ("classwise", "trackwise")
 # The task whose predictions `decode_with_oracle` replaces by the reference; None: neither.
 ORACLES = (None, "sed", "doa")
-
-
-def score_folders(
-    reference_dir: str | os.PathLike,
-    prediction_dir: str | os.PathLike,
-    *,
-    coordinates: str | None = None,
-    num_classes: int = len(CLASS_NAMES),
-) -> SeldScores:
-    """DCASE2020 SELD scores of every prediction CSV against the metadata CSV of the same name.
-
-    A reference without a prediction, or a prediction without a reference, is
-    an error: scoring a missing file as empty would hide a broken run.
-    """
-    references = _csv_stems(reference_dir)
-    predictions = _csv_stems(prediction_dir)
-    missing = sorted(set(references) - set(predictions))
-    extra = sorted(set(predictions) - set(references))
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} reference file(s) without a prediction in {prediction_dir}: {missing[:5]}")
-        if extra:
-            parts.append(f"{len(extra)} prediction file(s) without a reference in {reference_dir}: {extra[:5]}")
-        raise ConfigError("; ".join(parts))
-    if not references:
-        raise ConfigError(f"no CSV files in {reference_dir}")
-    metric = Dcase2020SeldMetric(num_classes)
-    for stem, reference_path in sorted(references.items()):
-        reference = read_metadata(reference_path, num_classes=num_classes)
-        prediction = read_output(predictions[stem], num_classes=num_classes, coordinates=coordinates)
-        metric.update(reference, prediction)
-    return metric.result()
-
-
-def _csv_stems(directory: str | os.PathLike) -> dict[str, Path]:
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ConfigError(f"expected a folder of CSV files, found no folder {directory}")
-    return {path.stem: path for path in directory.glob("*.csv")}
 
 
 def decode_outputs(outputs: Mapping[str, np.ndarray], label_form: str, threshold: float = 0.5) -> EventList:

@@ -3,15 +3,8 @@
 `train()` resolves a recipe into features, tf.data pipelines, a model with its
 feature scaler at the input, losses, optimizer, schedule and callbacks, then
 calls `model.fit`. Everything a later `evaluate`/`predict` needs is in the run
-folder::
-
-    RUN_DIR/recipe.yaml    the resolved recipe
-    RUN_DIR/run.json       data and cache folders, feature config, frame rates
-    RUN_DIR/best.keras     best snapshot by validation SELD score (atomic)
-    RUN_DIR/last.keras     the model after the last epoch
-    RUN_DIR/history.csv    per-epoch training and validation numbers
-    RUN_DIR/backup/        BackupAndRestore state while a run is unfinished
-    RUN_DIR/tensorboard/   TensorBoard logs
+folder (`seld_tf.runs` describes its files and how a killed run resumes);
+`run.json` records the data and cache folders, feature config and frame rates.
 """
 
 from __future__ import annotations
@@ -30,10 +23,17 @@ import numpy as np
 
 from seld_tf.audio import load_audio
 from seld_tf.augment import FoaRotation, SpecAugment
-from seld_tf.callbacks import AtomicModelCheckpoint, RaiseOnNonFiniteLoss, SeldValidation
+from seld_tf.callbacks import (
+    AtomicBackupAndRestore,
+    AtomicModelCheckpoint,
+    CommitSnapshot,
+    RaiseOnNonFiniteLoss,
+    SeldValidation,
+)
 from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, LABEL_FRAME_SECONDS, Dcase2020Dataset, write_output
 from seld_tf.datasets.events import EventList
-from seld_tf.errors import ConfigError
+from seld_tf.errors import ConfigError, RunError
+from seld_tf.faults import kill_point
 from seld_tf.evaluation import SeldEvaluator, decode_outputs, write_outputs
 from seld_tf.features import FeatureConfig, get_preset
 from seld_tf.features.extract import FeatureCache, extract_dataset, make_extractor
@@ -42,6 +42,7 @@ from seld_tf.losses import seld_loss_weights, seld_losses
 from seld_tf.models.registry import build_model
 from seld_tf.pipeline import SeldClip, make_train_dataset, predict_clips, seld_clips_from_dataset
 from seld_tf.recipes import Recipe, load_recipe, save_recipe
+from seld_tf.runs import RunFolder
 from seld_tf.saving import load_model
 from seld_tf.schedules import WarmupExponentialDecay
 
@@ -212,18 +213,17 @@ def train(
     the same arguments. `extra_callbacks` run after the package's own (so they
     see the validation scores in the logs).
     """
-    run_dir = Path(run_dir)
-    backup_dir = run_dir / "backup"
-    if (run_dir / "best.keras").exists() and not backup_dir.exists():
-        raise ConfigError(f"{run_dir} holds a finished run; choose another --out")
+    run = RunFolder(run_dir)
+    if run.finished:
+        raise RunError(f"{run.path} holds a finished run; choose another --out")
     if epochs is not None:
         recipe = recipe.replace(training={"epochs": epochs})
     keras.utils.set_random_seed(recipe.training.seed)
     data = prepare_data(recipe, data_dir, cache_dir, progress=progress, log=log)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_recipe(recipe, run_dir / "recipe.yaml")
+    run.path.mkdir(parents=True, exist_ok=True)
+    save_recipe(recipe, run.path / "recipe.yaml")
     write_json(
-        run_dir / "run.json",
+        run.path / "run.json",
         {
             "data_dir": os.fspath(Path(data_dir).resolve()),
             "cache_dir": os.fspath(data.cache.root.resolve()),
@@ -257,16 +257,23 @@ def train(
         model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), **compile_kwargs)
 
     evaluator = data.evaluator(recipe, "validation", label_transform)
-    checkpoint = AtomicModelCheckpoint(run_dir / "best.keras", monitor="val_seld", mode="min", save_best_only=True)
-    _restore_best(checkpoint, run_dir / "history.csv", backup_dir)
+    monitor, mode = "val_seld", "min"
+    checkpoint = AtomicModelCheckpoint(run.path, monitor=monitor, mode=mode)
+    best = run.prepare(monitor, mode)
+    if best is not None:
+        # Otherwise the first epoch after a restart would count as an improvement.
+        checkpoint.best = best
+    # The order is the order of an epoch's end: validation writes the scores
+    # the others read; the history row and the snapshot candidate are written
+    # before the backup records the epoch, and the candidate is promoted after.
     callbacks = [
-        # First: it writes val_seld into the logs that the later callbacks read.
         SeldValidation(evaluator, every=recipe.training.validate_every),
+        RaiseOnNonFiniteLoss(os.fspath(run.best)),
+        keras.callbacks.CSVLogger(os.fspath(run.history), append=True),
         checkpoint,
-        RaiseOnNonFiniteLoss(os.fspath(run_dir / "best.keras")),
-        keras.callbacks.BackupAndRestore(os.fspath(backup_dir)),
-        keras.callbacks.CSVLogger(os.fspath(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.fspath(run_dir / "tensorboard"), write_graph=False),
+        AtomicBackupAndRestore(run.backup),
+        CommitSnapshot(run.path),
+        keras.callbacks.TensorBoard(os.fspath(run.path / "tensorboard"), write_graph=False),
         *extra_callbacks,
     ]
     history = model.fit(
@@ -278,24 +285,16 @@ def train(
         # The tf.data pipeline shuffles (seeded); Keras cannot shuffle a dataset and warns if asked.
         shuffle=False,
     )
-    model.save(run_dir / "last.partial.keras")
-    os.replace(run_dir / "last.partial.keras", run_dir / "last.keras")
+    partial = run.path / "last.partial.keras"
+    model.save(partial)
+    kill_point("final_save", writing=partial)
+    os.replace(partial, run.last)
+    run.mark_finished({"epochs": recipe.training.epochs, "monitor": monitor, "best": _finite_or_none(checkpoint.best)})
     return history
 
 
-def _restore_best(checkpoint: AtomicModelCheckpoint, history_path: Path, backup_dir: Path) -> None:
-    """On a resumed run, start the checkpoint from the best score already reached.
-
-    Otherwise the first epoch after the restart would count as an improvement
-    and overwrite a better snapshot.
-    """
-    if not (backup_dir.exists() and history_path.exists()):
-        return
-    with open(history_path, newline="", encoding="utf-8") as handle:
-        scores = [float(row["val_seld"]) for row in csv.DictReader(handle) if row.get("val_seld") not in (None, "")]
-    finite = [s for s in scores if math.isfinite(s)]
-    if finite:
-        checkpoint.best = min(finite)
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def load_run(run_dir) -> tuple[Recipe, dict, keras.Model]:

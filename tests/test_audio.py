@@ -178,3 +178,36 @@ def test_truncated_flac(tmp_path):
     path.write_bytes(path.read_bytes()[:-2000])
     with pytest.raises(AudioFileError, match=r"cut\.flac: cannot decode the audio data"):
         load_audio(path)
+
+
+def _streamed(wav: bytes, riff_too: bool) -> bytes:
+    """`wav` with the size fields a writer streaming to a pipe leaves unset (ffmpeg, sox)."""
+    raw = bytearray(wav)
+    data = raw.index(b"data")
+    raw[data + 4 : data + 8] = struct.pack("<I", 0xFFFFFFFF)
+    if riff_too:
+        raw[4:8] = struct.pack("<I", 0xFFFFFFFF)
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("riff_too", [False, True])
+@pytest.mark.parametrize("file_format, subtype", [("WAV", "PCM_16"), ("WAVEX", "PCM_24"), ("WAV", "FLOAT")])
+def test_streamed_wav_with_unset_sizes_loads_whole(tmp_path, file_format, subtype, riff_too):
+    written = tmp_path / "written.wav"
+    sf.write(written, _signal(4).astype(np.float32), RATE, subtype=subtype, format=file_format)
+    streamed = tmp_path / "streamed.wav"
+    streamed.write_bytes(_streamed(written.read_bytes(), riff_too))
+    expected, _ = load_audio(written)
+    audio, rate = load_audio(streamed, sample_rate=RATE, channels=4, duration=0.05)
+    assert rate == RATE
+    np.testing.assert_array_equal(audio, expected)
+
+
+def test_streamed_wav_with_a_partial_last_frame_is_cut_short(tmp_path):
+    path = tmp_path / "cut_stream.wav"
+    written = tmp_path / "written.wav"
+    sf.write(written, _signal(4), RATE, subtype="PCM_16")  # 8-byte frames
+    path.write_bytes(_streamed(written.read_bytes(), riff_too=True)[:-3])
+    expected = r"cut_stream\.wav: data cut short: the streamed 'data' chunk .* holds 3197 bytes, not a whole number of 8-byte frames"
+    with pytest.raises(AudioFileError, match=expected):
+        load_audio(path)

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import soundfile as sf
 
 from seld_tf.cli import main
@@ -30,3 +31,21 @@ def test_unknown_preset_lists_the_known_ones(tiny_seld_dataset, tmp_path, capsys
     assert code == 1
     err = capsys.readouterr().err
     assert "nope" in err and "dcase2020" in err and "einv2" in err
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--clips", "0", "num_clips must be >= 1, got 0"),
+        ("--clips", "-2", "num_clips must be >= 1, got -2"),
+        ("--duration", "0", "duration must be a positive multiple of 0.1 s, got 0.0"),
+        ("--duration", "-1", "duration must be a positive multiple of 0.1 s, got -1.0"),
+    ],
+)
+def test_synth_refuses_an_empty_dataset(tmp_path, capsys, option, value, message):
+    out = tmp_path / "synth"
+    code = main(["--quiet", "synth", "seld", "--out", str(out), "--duration", "1", option, value])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("seld-tf: error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

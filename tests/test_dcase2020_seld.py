@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from seld_tf.datasets import dcase2020_seld
 from seld_tf.datasets.dcase2020_seld import (
     CHALLENGE_SPLIT,
     Clip,
@@ -11,7 +12,9 @@ from seld_tf.datasets.dcase2020_seld import (
     class_index,
     parse_filename,
     read_metadata,
+    read_metadata_files,
     read_output,
+    read_output_files,
     write_metadata,
     write_output,
 )
@@ -93,12 +96,16 @@ def test_read_metadata_empty_file(tmp_path):
         ("0,x,0,10,0\n", 1, "expected an integer class, found 'x'"),
         ("0,1,0,10,0\n0,14,0,10,0\n", 2, r"expected class in \[0, 14\), found 14"),
         ("0,-1,0,10,0\n", 1, r"expected class in \[0, 14\), found -1"),
-        ("0,1,0,180,0\n", 1, r"expected azimuth in \[-180, 180\), found 180"),
-        ("0,1,0,-181,0\n", 1, r"expected azimuth in \[-180, 180\), found -181"),
+        ("0,1,0,181,0\n", 1, r"expected azimuth in \[-180, 180\], found 181"),
+        ("0,1,0,-181,0\n", 1, r"expected azimuth in \[-180, 180\], found -181"),
         ("0,1,0,0,91\n", 1, r"expected elevation in \[-90, 90\], found 91"),
         ("0,1,0,0,-91\n", 1, r"expected elevation in \[-90, 90\], found -91"),
         ("-1,1,0,0,0\n", 1, "expected a non-negative frame, found -1"),
         ("0,1,-2,0,0\n", 1, "expected a non-negative track, found -2"),
+        ("0,1,-,0,0\n", 1, "expected an integer track, found '-'"),
+        ("0,1,0,0,-\n", 1, "expected an integer elevation, found '-'"),
+        ("0,1,0,--5,0\n", 1, "expected an integer azimuth, found '--5'"),
+        ("0,1,0,10,0\n1,1,0,10\n2,1,0,10,0,0\n", 2, "found 4"),
         ("0,1,0,0,0\n\n1,1,0,0,0\n", 2, "found a blank line before the end of the file"),
     ],
 )
@@ -131,6 +138,120 @@ def test_read_metadata_missing_and_binary_files(tmp_path):
     path.write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(AnnotationError, match=r"binary\.csv: expected UTF-8 text"):
         read_metadata(path)
+
+
+def test_azimuth_180_is_read_as_minus_180(tmp_path):
+    # The same direction as -180; event lists keep azimuths in [-180, 180).
+    assert read_metadata(_csv(tmp_path, "0,1,0,180,10\n1,1,0,-180,10\n")).azimuth.tolist() == [-180.0, -180.0]
+    out = _csv(tmp_path, "0,1,0,180.0,10\n1,1,0,180,0\n2,1,0,179.9999,0\n", name="out.csv")
+    assert read_output(out).azimuth.tolist() == [-180.0, -180.0, 179.9999]
+
+
+def test_byte_order_mark_is_skipped(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    path = tmp_path / "fold1_room1_mix001_ov1.csv"
+    path.write_bytes(bom + b"0,3,0,-180,45\n")
+    assert list(read_metadata(path).rows()) == [(0, 3, 0, -180.0, 45.0)]
+    # As a spreadsheet saves it: byte-order mark and CRLF line ends.
+    out = tmp_path / "out.csv"
+    out.write_bytes(bom + b"0,3,0,1,0,0\r\n1,3,0,0,2.5,0\r\n")
+    np.testing.assert_allclose(read_output(out).azimuth, [0.0, 90.0])
+    path.write_bytes(bom + b"0,3,0,10,0\n0,x,0,10,0\n")
+    with pytest.raises(AnnotationError, match="row 2: expected an integer class, found 'x'"):
+        read_metadata(path)
+
+
+@pytest.mark.parametrize(
+    "reader, plain, free",
+    [
+        (read_metadata, "0,3,0,-12,45\n7,13,2,180,-1\n", "0,3,0,-12, 45\n7,13,+2,180,-1\n"),
+        (read_output, "0,3,0,-12.3456,45.5\n7,13,2,180,-0.25\n", "0, 3, 0, -12.3456, 45.5\r7,13,+2,1.8e2,-.25\n \n"),
+        (read_output, "0,3,0,0.123456,-0.5,0.75\n9,1,1,3,0,-4\n", "0,3,0,0.123456,-0.5,0.75 \n9,1,1,3.0,0,-4e0\n"),
+    ],
+)
+def test_plain_and_freely_formatted_files_read_alike(tmp_path, monkeypatch, reader, plain, free):
+    # A plain file is parsed whole, any other row by row: both must give the same numbers.
+    free_events = reader(_csv(tmp_path, free, name="free.csv"))
+
+    def refuse(*args):
+        raise AssertionError("a plain file went to the row parser")
+
+    monkeypatch.setattr(dcase2020_seld, "_parse_rows", refuse)
+    plain_events = reader(_csv(tmp_path, plain, name="plain.csv"))
+    for name in ("frame", "cls", "track", "azimuth", "elevation"):
+        np.testing.assert_array_equal(getattr(plain_events, name), getattr(free_events, name))
+
+
+@pytest.mark.parametrize("repeat", ["0,3,1,10,0", "0,3,1,-90,20"])
+def test_read_metadata_refuses_a_repeated_frame_class_track(tmp_path, repeat):
+    # An exact copy of row 1, or another direction for its source: either way two rows claim one track.
+    path = _csv(tmp_path, f"0,3,1,10,0\n0,3,0,10,0\n0,4,1,10,0\n{repeat}\n1,3,1,10,0\n")
+    message = r"expected one row per \(frame, class, track\), found frame 0, class 3, track 1 again \(first at row 1\)"
+    with pytest.raises(AnnotationError, match=message) as caught:
+        read_metadata(path)
+    assert caught.value.row == 4 and str(caught.value).startswith(f"{path}, row 4: ")
+
+
+def test_repeated_frame_class_track_found_at_any_frame_number(tmp_path):
+    # Frames too large to key all files in one int64 are checked file by file.
+    huge = 2**60
+    assert read_metadata(_csv(tmp_path, f"0,1,0,0,0\n{huge},1,0,0,0\n")).frame.tolist() == [0, huge]
+    with pytest.raises(AnnotationError, match=r"row 3: .*found frame 1152921504606846976, class 1, track 0 again \(first at row 2\)"):
+        read_metadata(_csv(tmp_path, f"0,1,0,0,0\n{huge},1,0,0,0\n{huge},1,0,0,0\n"))
+
+
+def test_read_metadata_reports_a_malformed_row_before_a_repeated_one(tmp_path):
+    with pytest.raises(AnnotationError, match="row 3: expected class") as caught:
+        read_metadata(_csv(tmp_path, "0,3,1,10,0\n0,3,1,10,0\n0,99,1,10,0\n"))
+    assert caught.value.row == 3
+
+
+def test_read_output_accepts_a_repeated_frame_class_track(tmp_path):
+    # The metric ignores output tracks, as the official loader does: a system may write track 0 throughout.
+    events = read_output(_csv(tmp_path, "0,3,0,10,0\n0,3,0,-90,20\n", name="out.csv"))
+    assert events.azimuth.tolist() == [10.0, -90.0]
+
+
+def test_reading_many_files_at_once_gives_each_files_events(tmp_path, monkeypatch):
+    texts = ["", "0,3,0,-180,45\n1,3,0,170,-45\n", "", "5,1,2,0,0\n\n", "\ufeff7,13,0,10,10"]
+    paths = [_csv(tmp_path, text, name=f"fold1_room1_mix00{i}_ov1.csv") for i, text in enumerate(texts)]
+    one_by_one = [list(read_metadata(path, num_frames=600).rows()) for path in paths]
+
+    def refuse(*args):
+        raise AssertionError("a plain file went to the row parser")
+
+    monkeypatch.setattr(dcase2020_seld, "_parse_rows", refuse)
+    together = read_metadata_files(paths, num_frames=600)
+    assert [list(events.rows()) for events in together] == one_by_one
+    assert [events.num_frames for events in together] == [600] * 5
+    assert [len(events) for events in together] == [0, 2, 0, 1, 1]
+
+
+def test_reading_many_files_reports_the_first_bad_file(tmp_path):
+    good = _csv(tmp_path, "0,3,0,10,0\n", name="good.csv")
+    repeated = _csv(tmp_path, "0,3,0,10,0\n0,3,0,10,0\n", name="repeated.csv")
+    malformed = _csv(tmp_path, "0,3,0,10,0\n0,3,0,10\n", name="malformed.csv")
+    with pytest.raises(AnnotationError) as caught:
+        read_metadata_files([good, malformed, tmp_path / "absent.csv", repeated])
+    assert (caught.value.path, caught.value.row) == (str(malformed), 2)
+    with pytest.raises(AnnotationError, match="absent.csv: expected a CSV file"):
+        read_metadata_files([good, tmp_path / "absent.csv", malformed])
+    with pytest.raises(AnnotationError) as caught:
+        read_metadata_files([good, repeated, malformed])
+    assert (caught.value.path, caught.value.row) == (str(repeated), 2)
+
+
+def test_reading_many_outputs_of_both_forms(tmp_path):
+    polar = _csv(tmp_path, "0,3,0,90.0,0.0\n", name="polar.csv")
+    cartesian = _csv(tmp_path, "0,3,0,0.0,1.0,0.0\n2,4,1,0,0,-2\n", name="cartesian.csv")
+    events = read_output_files([polar, cartesian, polar])
+    assert [list(e.rows()) for e in events] == [
+        [(0, 3, 0, 90.0, 0.0)],
+        [(0, 3, 0, 90.0, 0.0), (2, 4, 1, 0.0, -90.0)],
+        [(0, 3, 0, 90.0, 0.0)],
+    ]
+    with pytest.raises(AnnotationError, match=r"polar.csv, row 1: expected 6 \(frame,class,track,x,y,z\) columns"):
+        read_output_files([cartesian, polar], coordinates="cartesian")
 
 
 def test_write_metadata_round_trip_and_azimuth_wrap(tmp_path):
@@ -198,7 +319,10 @@ def test_read_output_cartesian_any_length(tmp_path):
         ("0,1,0,0,0,0\n", 1, r"expected a non-zero direction vector"),
         ("0,1,0,nan,0\n", 1, "expected a finite azimuth, found 'nan'"),
         ("0,1,0,1,inf,0\n", 1, "expected a finite y, found 'inf'"),
-        ("0,1,0,180.0,0\n", 1, r"expected azimuth in \[-180, 180\), found 180"),
+        ("0,1,0,180.5,0\n", 1, r"expected azimuth in \[-180, 180\], found 180.5"),
+        ("0,1,0.5,10,0\n", 1, "expected an integer track, found '0.5'"),
+        ("0,1,0,10.5,0\n0,1,10.5,0\n", 2, "found 4"),
+        ("0,1,0,10.5,0\n1,1,0,10.5\n", 2, "found 4"),
         ("0,1,0,0,90.5\n", 1, r"expected elevation in \[-90, 90\], found 90.5"),
         ("0,15,0,0,0\n", 1, r"expected class in \[0, 14\), found 15"),
         ("0.0,1,0,0,0\n", 1, "expected an integer frame, found '0.0'"),

@@ -8,6 +8,7 @@ from seld_tf.datasets.events import (
     angular_distance,
     cartesian_to_polar,
     polar_to_cartesian,
+    repeated_key_rows,
     segment_events,
     wrap_azimuth,
 )
@@ -95,3 +96,24 @@ def test_segment_events_empty_and_duplicates():
     assert segment_events(EventList.empty()).shape == (0,)
     with pytest.raises(ValueError, match="frame 4, class 2, track 1 appears twice"):
         segment_events(EventList.from_rows([(4, 2, 1, 0, 0), (4, 2, 1, 10, 0)]))
+
+
+@pytest.mark.parametrize(
+    "keys, expected",
+    [
+        ([], None),
+        ([(4, 2, 1)], None),
+        ([(4, 2, 1), (4, 2, 0), (4, 1, 1), (3, 2, 1)], None),
+        # Rows 3 and 4 both repeat an earlier row; row 3 comes first and repeats row 1.
+        ([(2, 1, 0), (5, 1, 0), (2, 1, 1), (5, 1, 0), (2, 1, 0)], (1, 3)),
+        # Three rows of one key: the first repeat, with the first row.
+        ([(4, 2, 1), (1, 0, 0), (4, 2, 1), (4, 2, 1)], (0, 2)),
+        ([(9, 0, 0), (4, 2, 1), (1, 0, 0), (4, 2, 1), (9, 0, 0)], (1, 3)),
+        # Ranges too wide for one int64 key.
+        ([(0, 0, 0), (2**40, 5, 2**30), (7, 1, 2**30)], None),
+        ([(0, 0, 0), (2**40, 5, 2**30), (0, 0, 0)], (0, 2)),
+    ],
+)
+def test_repeated_key_rows(keys, expected):
+    events = EventList.from_rows([(*key, 0.0, 0.0) for key in keys])
+    assert repeated_key_rows(events) == expected

@@ -1,12 +1,12 @@
 import json
-import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from seld_tf.datasets.dcase2020_seld import Dcase2020Dataset
-from seld_tf.errors import AudioFileError
+from seld_tf.errors import AudioFileError, AudioFilesError
 from seld_tf.features import compute_features, get_preset
 from seld_tf.features import extract as extract_module
 from seld_tf.features.extract import extract_dataset
@@ -69,22 +69,39 @@ def test_rerun_skips_finished_entries_and_parameter_change_invalidates(tiny_seld
     assert cache.scaler()[0].shape == (32, 7)
 
 
-def test_bad_file_stops_with_its_name_and_keeps_finished_entries(dataset_copy, tmp_path, capsys):
+def test_every_bad_file_is_listed_after_the_good_ones_are_extracted(dataset_copy, tmp_path, capsys, monkeypatch):
     from seld_tf.cli import main
 
     clips = Dcase2020Dataset(dataset_copy, "foa").clips()
-    bad = clips[5].audio_path
-    with open(bad, "r+b") as handle:
-        handle.truncate(os.path.getsize(bad) // 2)
+    paths = [Path(clip.audio_path) for clip in clips]
+    originals = {index: paths[index].read_bytes() for index in (2, 5, 9)}
+    paths[2].write_bytes(originals[2][: len(originals[2]) // 2])
+    paths[5].write_bytes(b"")
+    paths[9].write_text("not audio")
     cache_dir = tmp_path / "cache"
-    code = main(["--quiet", "features", str(dataset_copy), "--format", "foa", "--out", str(cache_dir), "--backend", "numpy"])
-    assert code != 0
-    assert os.path.basename(bad) in capsys.readouterr().err
-    finished = sorted(p.stem for p in cache_dir.glob("*.npy"))
-    assert finished == [clip.name for clip in clips[:5]]
+    args = ["--quiet", "features", str(dataset_copy), "--format", "foa", "--out", str(cache_dir), "--backend", "numpy"]
+
+    assert main(args) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "seld-tf: error: 3 of 12 audio files could not be read:"
+    assert [line.split(": ")[0].strip() for line in lines[1:]] == [str(paths[i]) for i in (2, 5, 9)]
+    assert "data cut short" in lines[1] and "empty file" in lines[2] and "unreadable" in lines[3]
+    good = [clip.name for i, clip in enumerate(clips) if i not in originals]
+    assert sorted(p.stem for p in cache_dir.glob("*.npy")) == good
+    assert not (cache_dir / "scaler.npz").exists(), "a scaler fitted without the bad training clips"
     assert not list(cache_dir.glob("*.tmp")), "a partial entry was left behind"
+
+    for index, data in originals.items():
+        paths[index].write_bytes(data)
+    extracted = []
+    real = extract_module._clip_features
+    monkeypatch.setattr(extract_module, "_clip_features", lambda *a: extracted.append(a[0].name) or real(*a))
+    assert main(args) == 0
+    assert extracted == [clips[i].name for i in (2, 5, 9)]
+    assert (cache_dir / "scaler.npz").exists()
 
 
 def test_wrong_rate_is_an_audio_error(dataset_copy, tmp_path):
-    with pytest.raises(AudioFileError, match="24000"):
+    with pytest.raises(AudioFilesError, match="^12 of 12 audio files could not be read:") as caught:
         extract_dataset(dataset_copy, tmp_path / "c", get_preset("dcase2020", sample_rate=16000), "foa", progress=False)
+    assert all(isinstance(error, AudioFileError) and "found 24000 Hz" in error.problem for error in caught.value.errors)

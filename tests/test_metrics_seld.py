@@ -8,6 +8,7 @@ the angular distance is the azimuth difference.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -15,7 +16,8 @@ import pytest
 
 from seld_tf.datasets.events import EventList
 from seld_tf.metrics import Dcase2020SeldMetric, Dcase2021SeldMetric, SeldScores, compute_seld_scores
-from seld_tf.metrics.seld import _reference_loop_scores
+from seld_tf.metrics import seld as seld_module
+from seld_tf.metrics.seld import _min_pairing_costs, _reference_loop_scores
 
 # arccos of a dot product rounded near 1 leaves up to ~1e-6 degrees for identical directions.
 ANGLE_TOL = 1e-5
@@ -246,6 +248,49 @@ def test_vectorised_metric_agrees_with_loop_reference(seed):
     assert fast.total_de == pytest.approx(loop.total_de, rel=1e-12)
     assert fast.SELD == pytest.approx(loop.SELD, rel=1e-12)
     assert 0 < fast.tp < fast.nref, "the random files should give both TPs and errors"
+
+
+def test_update_many_gives_the_counts_of_file_by_file_updates(monkeypatch):
+    # Files of different lengths (57 frames: a partial last block; 13: a short list with no num_frames),
+    # scored in batches that split the list: each file must keep blocks of its own.
+    rng = np.random.default_rng(3)
+    pairs = [_random_file(rng, num_frames=57, num_classes=3) for _ in range(6)]
+    pairs.insert(2, tuple(dataclasses.replace(events, num_frames=None) for events in _random_file(rng, 13, 3)))
+    one_by_one = Dcase2020SeldMetric(num_classes=3)
+    for reference, prediction in pairs:
+        one_by_one.update(reference, prediction)
+    expected = one_by_one.result()
+    for batch_frames in (100, 10_000):
+        monkeypatch.setattr(seld_module, "_BATCH_FRAMES", batch_frames)
+        batched = Dcase2020SeldMetric(num_classes=3)
+        batched.update_many(iter(pairs))
+        result = batched.result()
+        assert counts(result) == counts(expected)
+        assert result.total_de == pytest.approx(expected.total_de, rel=1e-12)
+    assert 0 < expected.tp < expected.nref
+
+
+def test_update_many_reports_the_first_file_out_of_range():
+    good = (events([(0, 0, 0.0)], num_frames=10), events([(0, 0, 0.0)], num_frames=10))
+    late = (events([(12, 0, 0.0)], num_frames=10), events([]))
+    bad_class = (events([]), events([(0, 7, 0.0)]))
+    metric = Dcase2020SeldMetric(num_classes=3)
+    with pytest.raises(ValueError, match="reference event list: frame index 12 outside the clip's 10 label frames"):
+        metric.update_many([good, late, bad_class])
+    with pytest.raises(ValueError, match=r"prediction event list: class index 7 outside \[0, 3\)"):
+        metric.update_many([good, bad_class, late])
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 4), (3, 1), (2, 2), (2, 3), (3, 2), (3, 3), (4, 4), (4, 7), (8, 8)])
+def test_least_cost_pairing_equals_the_hungarian_method(shape):
+    # 4 x 7 and 8 x 8 have more pairings than are tried one by one: those go to scipy.
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    rng = np.random.default_rng(sum(shape))
+    matrices = np.concatenate([rng.uniform(0, 180, (20, *shape)), rng.integers(0, 4, (20, *shape)).astype(float)])
+    costs = _min_pairing_costs(matrices)
+    for matrix, cost in zip(matrices, costs):
+        rows, cols = scipy_optimize.linear_sum_assignment(matrix)
+        assert cost == pytest.approx(matrix[rows, cols].sum(), rel=1e-12, abs=1e-12)
 
 
 def test_2021_variant_macro_averages_class_scores():

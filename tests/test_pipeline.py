@@ -16,7 +16,7 @@ import tensorflow as tf
 from seld_tf.augment import SpecAugment
 from seld_tf.datasets.dcase2020_seld import Dcase2020Dataset
 from seld_tf.datasets.events import polar_to_cartesian
-from seld_tf.errors import ConfigError
+from seld_tf.errors import AnnotationError, ConfigError
 from seld_tf.features.extract import FeatureCache
 from seld_tf.pipeline import (
     SeldClip,
@@ -253,3 +253,15 @@ def test_seld_clips_from_dataset_builds_both_label_forms(dcase_folder):
         seld_clips_from_dataset(dataset, cache, dataset.clips(), label_form="accdoa")
     with pytest.raises(ConfigError, match="no cached features"):
         seld_clips_from_dataset(dataset, FeatureCache(cache.root.parent), dataset.clips())
+
+
+@pytest.mark.parametrize("label_form", ["classwise", "trackwise"])
+def test_seld_clips_from_dataset_refuses_repeated_metadata_rows_in_both_label_forms(dcase_folder, label_form):
+    # Trackwise used to fail with a ValueError naming no file, class-wise to drop the repeat silently.
+    dataset, cache = dcase_folder
+    (clip,) = dataset.clips()
+    with open(clip.metadata_path, "a") as handle:
+        handle.write("1,3,0,90,0\n")
+    with pytest.raises(AnnotationError, match=r"row 4: .*frame 1, class 3, track 0 again \(first at row 2\)") as caught:
+        seld_clips_from_dataset(dataset, cache, [clip], label_form=label_form)
+    assert caught.value.path == clip.metadata_path

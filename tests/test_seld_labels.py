@@ -76,6 +76,17 @@ def test_classwise_shape_and_range_errors():
         events_to_classwise(EventList.from_rows([(2, 0, 0, 0, 0)]), num_frames=2, num_classes=3)
 
 
+@pytest.mark.parametrize("form", ["classwise", "trackwise"])
+def test_both_label_forms_refuse_a_repeated_frame_class_track(form):
+    # Class-wise used to keep one of the two rows silently; both forms now refuse them alike.
+    events = EventList.from_rows([(0, 2, 0, 10, 0), (1, 2, 0, 10, 0), (1, 2, 0, -90, 0)])
+    with pytest.raises(ValueError, match=r"frame 1, class 2, track 0 appears twice \(rows 1 and 2\)"):
+        if form == "classwise":
+            events_to_classwise(events, num_frames=4, num_classes=3)
+        else:
+            events_to_trackwise(events, num_frames=4, num_classes=3, num_tracks=2)
+
+
 def test_trackwise_hand_worked_event_stays_on_its_track():
     # A (class 1) frames 0-3; B (class 5) frames 2-7 takes slot 1 and must keep it after A ends,
     # C (class 0) starts at 5 and takes the freed slot 0.

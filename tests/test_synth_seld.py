@@ -191,6 +191,7 @@ def test_homogeneous_overlap_scene_has_same_class_events_apart():
     "change, message",
     [
         ({"duration": 1.05}, "multiple of 0.1 s"),
+        ({"num_clips": 0}, "num_clips must be >= 1"),
         ({"overlaps": (3,)}, "overlaps must be"),
         ({"elevation_range": (-100.0, 45.0)}, "elevation_range must lie within"),
         ({"distance_range": (2.0, 1.0)}, "low <= high"),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seld_tf.callbacks import NonFiniteLossError, RaiseOnNonFiniteLoss
-from seld_tf.errors import ConfigError
+from seld_tf.errors import ConfigError, RunError
 from seld_tf.evaluation import SeldEvaluator, score_folders
 from seld_tf.recipes import load_recipe, recipe_from_dict
 from seld_tf.training import evaluate_run, predict_file, prepare_data, train
@@ -80,7 +80,7 @@ def test_predict_one_file_equals_the_evaluation_output(finished_run, tiny_seld_d
 
 
 def test_a_finished_run_folder_is_not_overwritten(finished_run, tiny_seld_dataset):
-    with pytest.raises(ConfigError, match="finished run"):
+    with pytest.raises(RunError, match="finished run"):
         train(recipe_from_dict(TINY), tiny_seld_dataset, finished_run, verbose=0, progress=False, log=lambda *_: None)
 
 
@@ -118,7 +118,7 @@ def test_non_finite_loss_stops_with_a_clear_error():
 def test_recipe_errors_name_the_file_and_key(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("name: x\nmodel:\n  nmae: seldnet\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml.model: unknown key\(s\) \['nmae'\]"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: model: unknown key\(s\) \['nmae'\]"):
         load_recipe(path)
     path.write_text("name: x\ntraining: {epochs: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

@@ -38,6 +38,7 @@ from seld_tf.fileio import write_json
 from seld_tf.homogeneous import evaluate_homogeneous, synthesize_homogeneous_test_set
 from seld_tf.plotting import plot_doa_error_convergence, save_figure
 from seld_tf.recipes import load_recipe
+from seld_tf.runs import RunFolder
 from seld_tf.training import evaluate_run, load_history, train
 
 HERE = Path(__file__).resolve().parent
@@ -112,7 +113,7 @@ def train_once(recipe, data_dir: Path, run_dir: Path, cache_dir: Path) -> float:
     """Train `recipe` unless its run is finished; its training minutes over the invocations that trained it."""
     record = run_dir / "study_minutes.json"
     minutes = json.loads(record.read_text())["minutes"] if record.exists() else 0.0
-    if not (run_dir / "best.keras").exists() or (run_dir / "backup").exists():
+    if not RunFolder(run_dir).finished:
         start = time.perf_counter()
         train(recipe, data_dir, run_dir, cache_dir=cache_dir, verbose=2, progress=False)
         minutes += (time.perf_counter() - start) / 60

@@ -25,6 +25,7 @@ from pathlib import Path
 from seld_tf.datasets.synth.seld import SeldSynthConfig, synthesize_seld_dataset
 from seld_tf.plotting import plot_loss_study, save_figure
 from seld_tf.recipes import load_recipe
+from seld_tf.runs import RunFolder
 from seld_tf.training import evaluate_run, load_history, train
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +61,7 @@ def main() -> None:
         recipe = load_recipe(recipe_path).replace(training={"epochs": args.epochs, "seed": args.seed})
         run_dir = args.work / recipe.name
         start = time.perf_counter()
-        if not (run_dir / "best.keras").exists() or (run_dir / "backup").exists():
+        if not RunFolder(run_dir).finished:
             train(recipe, data_dir, run_dir, cache_dir=cache_dir, verbose=2, progress=False)
         minutes[label] = (time.perf_counter() - start) / 60
         results[label] = {

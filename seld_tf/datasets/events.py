@@ -85,6 +85,53 @@ class EventList:
         return bool(same_ints and angular_distance(a.azimuth, a.elevation, b.azimuth, b.elevation).max(initial=0.0) <= angle_tolerance + 1e-9)
 
 
+def repeated_key_rows(events: EventList) -> tuple[int, int] | None:
+    """Row indices `(first, repeat)` of two rows sharing frame, class and track, or None if no two do.
+
+    Of all such pairs, the one whose repeat comes first in row order, paired
+    with the earliest row of its key.
+    """
+    if len(events) < 2:
+        return None
+    columns = (events.frame, events.cls, events.track)
+    low = [int(column.min()) for column in columns]
+    span = [int(column.max()) - start + 1 for column, start in zip(columns, low)]
+    if span[0] * span[1] * span[2] < 2**62:
+        # Sorting one int64 key answers "any repeat?" several times faster than np.lexsort.
+        key = ((events.frame - low[0]) * span[1] + events.cls - low[1]) * span[2] + events.track - low[2]
+        key.sort()
+        if np.all(key[1:] != key[:-1]):
+            return None
+    # Stable: the rows of one key stay in row order, the first of them leading.
+    order = np.lexsort((events.track, events.cls, events.frame))
+    # same[i]: sorted row i has the key of sorted row i - 1.
+    same = np.ones(len(order), dtype=bool)
+    same[0] = False
+    for column in (events.frame, events.cls, events.track):
+        ordered = column[order]
+        same[1:] &= ordered[1:] == ordered[:-1]
+    if not same.any():
+        return None
+    key_start = np.maximum.accumulate(np.where(same, 0, np.arange(len(order))))
+    position = np.flatnonzero(same)[np.argmin(order[same])]
+    return int(order[key_start[position]]), int(order[position])
+
+
+def check_unique_keys(events: EventList) -> None:
+    """Refuse two rows with the same frame, class and track: one source cannot be active twice in a frame.
+
+    Raises:
+        ValueError: naming the key and the two 0-based row indices.
+    """
+    rows = repeated_key_rows(events)
+    if rows is not None:
+        first, repeat = rows
+        raise ValueError(
+            f"duplicate event rows: frame {events.frame[repeat]}, class {events.cls[repeat]}, "
+            f"track {events.track[repeat]} appears twice (rows {first} and {repeat})"
+        )
+
+
 def segment_events(events: EventList) -> np.ndarray:
     """Event index of each row: rows of one `(class, track)` that follow frame by frame form one event.
 
@@ -96,16 +143,12 @@ def segment_events(events: EventList) -> np.ndarray:
         int64 `[len(events)]`, aligned with the rows of `events` as given.
 
     Raises:
-        ValueError: two rows share frame, class and track (one source cannot
-            be active twice in a frame).
+        ValueError: two rows share frame, class and track (`check_unique_keys`).
     """
+    check_unique_keys(events)
     order = np.lexsort((events.frame, events.track, events.cls))
     frame, cls, track = events.frame[order], events.cls[order], events.track[order]
     same_source = (cls[1:] == cls[:-1]) & (track[1:] == track[:-1])
-    duplicates = np.flatnonzero(same_source & (frame[1:] == frame[:-1]))
-    if len(duplicates):
-        i = duplicates[0]
-        raise ValueError(f"duplicate event rows: frame {frame[i]}, class {cls[i]}, track {track[i]} appears twice")
     starts = np.ones(len(frame), dtype=bool)
     starts[1:] = ~(same_source & (frame[1:] == frame[:-1] + 1))
     # Provisional ids in (class, track, frame) order, then renumbered by onset.

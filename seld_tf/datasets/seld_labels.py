@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from seld_tf.datasets.events import EventList, cartesian_to_polar, segment_events
+from seld_tf.datasets.events import EventList, cartesian_to_polar, check_unique_keys, segment_events
 
 
 def events_to_classwise(events: EventList, num_frames: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,10 +26,16 @@ def events_to_classwise(events: EventList, num_frames: int, num_classes: int) ->
     row with the lowest track index gives the direction and the others are
     lost; use the trackwise form to keep both.
 
+    Two rows with the same frame, class and track are refused, as in
+    `events_to_trackwise`: they are not two overlapping events but two claims
+    on one track, and keeping either would hide a broken annotation.
+
     Raises:
-        ValueError: a row's frame or class is outside `[0, num_frames)` / `[0, num_classes)`.
+        ValueError: a row's frame or class is outside `[0, num_frames)` / `[0, num_classes)`,
+            or two rows share frame, class and track.
     """
     _check_ranges(events, num_frames, num_classes)
+    check_unique_keys(events)
     activity = np.zeros((num_frames, num_classes), dtype=np.float32)
     doa = np.zeros((num_frames, num_classes, 3), dtype=np.float32)
     order = np.lexsort((events.track, events.cls, events.frame))

@@ -7,8 +7,9 @@ Layout of a cache folder::
     CACHE_DIR/scaler.npz      per-(bin, channel) mean and scale, fitted on training folds only
 
 Entries are written atomically, so an entry that exists is complete: a re-run
-(after a crash or a bad file) skips them. A cache made with other parameters is
-cleared before anything is written, so stale features are never mixed in.
+(after a crash or after fixing bad files) skips them. A cache made with other
+parameters is cleared before anything is written, so stale features are never
+mixed in.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from seld_tf.audio import load_audio
 from seld_tf.datasets.dcase2020_seld import CHALLENGE_SPLIT, Clip, Dcase2020Dataset
+from seld_tf.errors import AudioFileError, AudioFilesError
 from seld_tf.features import FeatureConfig, compute_features, compute_features_tf
 from seld_tf.fileio import save_npy, save_npz, write_json
 
@@ -133,9 +135,11 @@ def extract_dataset(
 ) -> FeatureCache:
     """Extract features of every clip of a DCASE2020-layout dataset into `cache_dir`.
 
-    Audio must have the config's sample rate and 4 channels; a bad file raises
-    `AudioFileError` naming it, after the entries finished before it were kept.
-    The scaler is fitted on the dev clips of `train_folds` only.
+    Audio must have the config's sample rate and 4 channels. Bad files do not
+    stop the run: every readable clip is extracted (and kept in the cache),
+    then `AudioFilesError` lists every bad file with its reason, so one run
+    finds them all. The scaler, fitted on the dev clips of `train_folds` only,
+    is then not fitted: it would miss the bad training clips.
     """
     from tqdm import tqdm
 
@@ -146,8 +150,14 @@ def extract_dataset(
     log(f"{len(clips)} clips in {dataset_dir}: {len(clips) - len(todo)} cached, {len(todo)} to extract")
     if todo:
         extract = make_extractor(config, array_format, backend)
+        failures = []
         for clip in tqdm(todo, desc=f"{array_format} features", disable=not progress, file=sys.stderr):
-            save_npy(cache.entry_path(clip.name), _clip_features(clip, config, extract))
+            try:
+                save_npy(cache.entry_path(clip.name), _clip_features(clip, config, extract))
+            except AudioFileError as error:
+                failures.append(error)
+        if failures:
+            raise AudioFilesError(failures, total=len(clips))
     train = [clip.name for clip in clips if clip.split == "dev" and clip.fold in set(train_folds)]
     fit_scaler(cache, train)
     return cache

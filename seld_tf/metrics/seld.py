@@ -40,11 +40,11 @@ compare the vectorised code against.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from seld_tf.datasets.events import EventList
 
@@ -56,6 +56,13 @@ DOA_THRESHOLD = 20.0
 
 NUM_CLASSES = 14
 """Classes of TAU-NIGENS Spatial Sound Events 2020."""
+
+_MAX_ENUMERATED_PAIRINGS = 720
+"""Pairings of one frame's same-class instances tried one by one (6 x 6 has 720); more go to scipy."""
+
+_BATCH_FRAMES = 1 << 14
+"""Label frames (27 one-minute clips) that `update_many` scores in one go: enough to spread
+numpy's per-call cost, few enough to keep a batch's arrays at a few MiB."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,39 +156,117 @@ def _seld_score(error_rate: float, f_score: float, localization_error: float, lo
     return (error_rate + (1.0 - f_score) + localization_error / 180.0 + (1.0 - localization_recall)) / 4.0
 
 
-def _angle_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Degrees between unit vectors `[..., 3]` (broadcasting)."""
-    return np.rad2deg(np.arccos(np.clip(np.sum(u * v, axis=-1), -1.0, 1.0)))
+def _angle_between(azimuth1, elevation1, azimuth2, elevation2) -> np.ndarray:
+    """Great-circle distance in degrees between directions given in degrees (broadcasting).
 
-
-def _assignment_cost(distances: np.ndarray) -> float:
-    """Sum of the distances `[n_ref, n_pred]` paired by the Hungarian method.
-
-    `min(n_ref, n_pred)` pairs are made; unpaired instances cost nothing (official behaviour).
+    The spherical law of cosines, as the official code's polar variant: five
+    trigonometric functions per pair, against eight for two unit vectors.
     """
-    rows, cols = linear_sum_assignment(distances)
-    return float(distances[rows, cols].sum())
+    elevation1, elevation2 = np.deg2rad(elevation1), np.deg2rad(elevation2)
+    cosine = np.sin(elevation1) * np.sin(elevation2) + np.cos(elevation1) * np.cos(elevation2) * np.cos(
+        np.deg2rad(np.subtract(azimuth1, azimuth2))
+    )
+    return np.rad2deg(np.arccos(np.clip(cosine, -1.0, 1.0)))
 
 
-def _same_cell_distances(
-    reference: EventList, prediction: EventList, ref_cell: np.ndarray, pred_cell: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Angular distance of every (reference row, predicted row) pair of the same (frame, class) cell.
+def _min_pairing_costs(distances: np.ndarray) -> np.ndarray:
+    """Least total distance of a one-to-one pairing, for each of `n` distance matrices `[n, n_ref, n_pred]`.
+
+    `min(n_ref, n_pred)` pairs are made; unpaired instances cost nothing
+    (official behaviour). The official code finds the pairing by the
+    Hungarian method (scipy's `linear_sum_assignment`). A frame rarely holds
+    more than three instances of one class, so here every pairing is tried,
+    all matrices at once: importing scipy alone takes longer and more memory
+    (~0.3 s, ~45 MiB) than scoring a folder. Matrices with more than
+    `_MAX_ENUMERATED_PAIRINGS` pairings go to scipy.
 
     Returns:
-        The cell of each pair and its distance in degrees, sorted by cell, then
-        by reference row, then by predicted row (each in file order).
+        float `[n]`. Each pairing's distances are summed in order of the
+        smaller side's instances, so equal inputs give equal sums bit for bit.
     """
-    ref_order, pred_order = np.argsort(ref_cell, kind="stable"), np.argsort(pred_cell, kind="stable")
-    pred_sorted = pred_cell[pred_order]
-    # Each reference row's partners are a run [lo, hi) of the sorted predicted rows.
-    lo = np.searchsorted(pred_sorted, ref_cell[ref_order], "left")
-    num_partners = np.searchsorted(pred_sorted, ref_cell[ref_order], "right") - lo
-    pair_ref = np.repeat(ref_order, num_partners)
-    run_start = np.repeat(np.cumsum(num_partners) - num_partners, num_partners)
-    pair_pred = pred_order[np.repeat(lo, num_partners) + np.arange(len(pair_ref)) - run_start]
-    distances = _angle_between(reference.unit_vectors()[pair_ref], prediction.unit_vectors()[pair_pred])
-    return ref_cell[pair_ref], distances
+    if distances.shape[1] > distances.shape[2]:
+        distances = distances.transpose(0, 2, 1)
+    _, rows, cols = distances.shape
+    if math.perm(cols, rows) > _MAX_ENUMERATED_PAIRINGS:
+        from scipy.optimize import linear_sum_assignment
+
+        return np.array([matrix[linear_sum_assignment(matrix)].sum() for matrix in distances])
+    pairings = np.array(list(itertools.permutations(range(cols), rows)))  # [P, rows]
+    chosen = distances[:, np.arange(rows), pairings]  # [n, P, rows]
+    totals = chosen[..., 0]
+    for row in range(1, rows):
+        totals = totals + chosen[..., row]
+    return totals.min(axis=1)
+
+
+def _frame_costs(reference: EventList, prediction: EventList, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frame cost of every (frame, class) cell active in both lists.
+
+    A cell's cost is the least total angular distance of a one-to-one pairing
+    of its reference and predicted instances (the nearest pair when either
+    side has one instance).
+
+    Returns:
+        The cells, `frame * num_classes + class`, in increasing order, and their costs in degrees.
+    """
+    num_ref_rows = len(reference)
+    # One stable sort of both lists' rows by (cell, side): per cell, its reference rows,
+    # then its predicted rows, each in row order.
+    key = np.concatenate([reference.frame * num_classes + reference.cls, prediction.frame * num_classes + prediction.cls])
+    key <<= 1
+    key[num_ref_rows:] += 1
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    cell = key >> 1
+    new_cell = np.ones(len(key), dtype=bool)
+    np.not_equal(cell[1:], cell[:-1], out=new_cell[1:])
+    start = np.flatnonzero(new_cell)
+    size = np.diff(start, append=len(key))
+    num_ref = np.add.reduceat(1 - (key & 1), start) if len(key) else np.zeros(0, dtype=np.int64)
+    both = (num_ref > 0) & (num_ref < size)
+    start, num_ref, num_pred = start[both], num_ref[both], size[both] - num_ref[both]
+    # All (reference, predicted) pairs of each cell, reference-instance-major, so that
+    # a cell's run of pairs reshapes to its [num_ref, num_pred] distance matrix.
+    num_pairs = num_ref * num_pred
+    first_pair = np.cumsum(num_pairs) - num_pairs
+    rank = np.arange(first_pair[-1] + num_pairs[-1] if len(num_pairs) else 0) - np.repeat(first_pair, num_pairs)
+    pair_pred = np.repeat(num_pred, num_pairs)
+    pair_start = np.repeat(start, num_pairs)
+    ref_row = order[pair_start + rank // pair_pred]
+    pred_row = order[pair_start + np.repeat(num_ref, num_pairs) + rank % pair_pred] - num_ref_rows
+    distance = _angle_between(
+        reference.azimuth[ref_row], reference.elevation[ref_row], prediction.azimuth[pred_row], prediction.elevation[pred_row]
+    )
+    # One instance on either side: the optimal pairing is the nearest pair.
+    cost = np.minimum.reduceat(distance, first_pair) if len(distance) else np.zeros(0)
+    # Several on both sides (rare): the least-cost pairing, cells of one shape at once.
+    several = np.flatnonzero((num_ref > 1) & (num_pred > 1))
+    shapes = np.stack([num_ref[several], num_pred[several]], axis=1)
+    for shape in np.unique(shapes, axis=0).tolist():
+        group = several[(shapes == shape).all(axis=1)]
+        runs = first_pair[group, None] + np.arange(shape[0] * shape[1])
+        cost[group] = _min_pairing_costs(distance[runs].reshape(-1, *shape))
+    return cell[start], cost
+
+
+def _clip_frames(reference: EventList, prediction: EventList, num_frames: int | None) -> int:
+    """Clip length: the argument, else the lists' `num_frames`, else the last active frame + 1."""
+    if num_frames is not None:
+        return int(num_frames)
+    known = [n for n in (reference.num_frames, prediction.num_frames) if n is not None]
+    if known:
+        return max(known)
+    return int(max(reference.frame.max(initial=-1), prediction.frame.max(initial=-1))) + 1
+
+
+def _in_range(event_lists: Sequence[EventList], lengths: Sequence[int], num_classes: int) -> bool:
+    """Whether every event of every list lies in its clip, `[0, length)`, and in `[0, num_classes)`."""
+    frame = np.concatenate([events.frame for events in event_lists])
+    cls = np.concatenate([events.cls for events in event_lists])
+    if not len(frame):
+        return True
+    limit = np.repeat(lengths, [len(events) for events in event_lists])
+    return bool(cls.min() >= 0 and cls.max() < num_classes and frame.min() >= 0 and np.all(frame < limit))
 
 
 def _resolve_num_frames(reference: EventList, prediction: EventList, num_frames: int | None) -> int:
@@ -190,12 +275,7 @@ def _resolve_num_frames(reference: EventList, prediction: EventList, num_frames:
     Raises:
         ValueError: an event lies outside `[0, num_frames)`.
     """
-    if num_frames is None:
-        known = [n for n in (reference.num_frames, prediction.num_frames) if n is not None]
-        if known:
-            num_frames = max(known)
-        else:
-            num_frames = int(max(reference.frame.max(initial=-1), prediction.frame.max(initial=-1))) + 1
+    num_frames = _clip_frames(reference, prediction, num_frames)
     for role, events in (("reference", reference), ("prediction", prediction)):
         outside = (events.frame < 0) | (events.frame >= num_frames)
         if np.any(outside):
@@ -288,50 +368,49 @@ def _block_distances(
         (float `[blocks, classes]`, NaN where the class has no frame active in both).
     """
     num_blocks = -(-num_frames // BLOCK_FRAMES)
-    # Flat (frame, class) cells over whole blocks, so that they reshape to [blocks, 10, classes].
-    num_cells = num_blocks * BLOCK_FRAMES * num_classes
-    ref_cell = reference.frame * num_classes + reference.cls
-    pred_cell = prediction.frame * num_classes + prediction.cls
-    ref_count = np.bincount(ref_cell, minlength=num_cells)
-    pred_count = np.bincount(pred_cell, minlength=num_cells)
-    common = (ref_count > 0) & (pred_count > 0)
-
-    frame_cost = np.zeros(num_cells)
-    pair_cell, pair_cost = _same_cell_distances(reference, prediction, ref_cell, pred_cell)
-    if pair_cost.size:
-        # Pairs come grouped by cell, reference-instance-major: a cell's run of pairs
-        # reshapes to its [n_ref, n_pred] distance matrix.
-        first = np.flatnonzero(np.concatenate([[True], pair_cell[1:] != pair_cell[:-1]]))
-        stop = np.append(first[1:], pair_cost.size)
-        cells = pair_cell[first]
-        # With one instance on either side the optimal assignment is the nearest pair.
-        frame_cost[cells] = np.minimum.reduceat(pair_cost, first)
-        # Several instances on both sides (rare): Hungarian matching, cell by cell.
-        for k in np.flatnonzero((ref_count[cells] > 1) & (pred_count[cells] > 1)):
-            cell = cells[k]
-            frame_cost[cell] = _assignment_cost(pair_cost[first[k] : stop[k]].reshape(ref_count[cell], pred_count[cell]))
-
-    shape = (num_blocks, BLOCK_FRAMES, num_classes)
-    frame_cost, common = frame_cost.reshape(shape), common.reshape(shape)
-    # Frame by frame, in order, so that the sums equal the loop reference's bit for bit
-    # (numpy's pairwise summation would round differently; adding 0.0 is exact).
-    cost_sum = np.zeros((num_blocks, num_classes))
-    for offset in range(BLOCK_FRAMES):
-        cost_sum += frame_cost[:, offset]
-    num_common = common.sum(axis=1)
+    shape = (num_blocks, num_classes)
+    ref_block = reference.frame // BLOCK_FRAMES * num_classes + reference.cls
+    pred_block = prediction.frame // BLOCK_FRAMES * num_classes + prediction.cls
+    ref_present = np.bincount(ref_block, minlength=num_blocks * num_classes).reshape(shape) > 0
+    pred_present = np.bincount(pred_block, minlength=num_blocks * num_classes).reshape(shape) > 0
+    cells, cost = _frame_costs(reference, prediction, num_classes)
+    block = cells // (BLOCK_FRAMES * num_classes) * num_classes + cells % num_classes
+    # bincount adds the weights in array order, here frame by frame within a block: the
+    # same sums as the loop reference's, bit for bit (numpy's pairwise sum would round differently).
+    cost_sum = np.bincount(block, weights=cost, minlength=num_blocks * num_classes).reshape(shape)
+    num_common = np.bincount(block, minlength=num_blocks * num_classes).reshape(shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         distance = np.where(num_common > 0, cost_sum / num_common, np.nan)
-    ref_present = (ref_count > 0).reshape(shape).any(axis=1)
-    pred_present = (pred_count > 0).reshape(shape).any(axis=1)
     return ref_present, pred_present, distance
 
 
-def _file_counts(
-    reference: EventList, prediction: EventList, num_classes: int, doa_threshold: float, num_frames: int | None
-) -> _SeldCounts:
-    _check_classes(reference, prediction, num_classes)
-    num_frames = _resolve_num_frames(reference, prediction, num_frames)
-    ref_present, pred_present, distance = _block_distances(reference, prediction, num_classes, num_frames)
+def _concatenate(event_lists: Sequence[EventList], frame_offsets: Sequence[int]) -> EventList:
+    """One event list of several, each list's frames shifted by its offset."""
+    if len(event_lists) == 1 and frame_offsets[0] == 0:
+        return event_lists[0]
+    frame = np.concatenate([events.frame + offset for events, offset in zip(event_lists, frame_offsets)])
+    columns = [np.concatenate([getattr(events, name) for events in event_lists]) for name in ("cls", "track", "azimuth", "elevation")]
+    return EventList(frame, *columns)
+
+
+def _counts(files: Sequence[tuple[EventList, EventList, int]], num_classes: int, doa_threshold: float) -> _SeldCounts:
+    """Counts of `(reference, prediction, num_frames)` files, scored as one.
+
+    Each file's frames are shifted to start a block of their own, so blocks,
+    and with them the counts, are those of the files scored one by one.
+
+    Raises:
+        ValueError: an event's class or frame is out of range (the first such file's, as `update` says it).
+    """
+    references, predictions, lengths = zip(*files)
+    if not (_in_range(references, lengths, num_classes) and _in_range(predictions, lengths, num_classes)):
+        for reference, prediction, num_frames in files:
+            _check_classes(reference, prediction, num_classes)
+            _resolve_num_frames(reference, prediction, num_frames)
+    offsets = np.cumsum([0] + [-(-num_frames // BLOCK_FRAMES) * BLOCK_FRAMES for num_frames in lengths])
+    reference = _concatenate(references, offsets[:-1])
+    prediction = _concatenate(predictions, offsets[:-1])
+    ref_present, pred_present, distance = _block_distances(reference, prediction, num_classes, int(offsets[-1]))
     located = ~np.isnan(distance)  # the class has a frame active in both
     true_positive = located & (distance <= doa_threshold)
     false_negative = ref_present & ~true_positive
@@ -381,7 +460,27 @@ class _SeldAccumulator:
         Raises:
             ValueError: a class index outside `[0, num_classes)` or a frame outside the clip.
         """
-        self._counts.add(_file_counts(reference, prediction, self.num_classes, self.doa_threshold, num_frames))
+        self.update_many([(reference, prediction)], num_frames)
+
+    def update_many(self, pairs: Iterable[tuple[EventList, EventList]], num_frames: int | None = None) -> None:
+        """Add the counts of many files, `(reference, prediction)` each: the counts `update` adds file by file.
+
+        Files are scored in batches of about `_BATCH_FRAMES` label frames,
+        which for one-minute clips is several times faster than one by one;
+        `pairs` is consumed lazily, so a generator that reads the files keeps
+        only one batch in memory. Arguments and errors as in `update`, for
+        each file.
+        """
+        batch, batch_frames = [], 0
+        for reference, prediction in pairs:
+            file_frames = _clip_frames(reference, prediction, num_frames)
+            batch.append((reference, prediction, file_frames))
+            batch_frames += file_frames
+            if batch_frames >= _BATCH_FRAMES:
+                self._counts.add(_counts(batch, self.num_classes, self.doa_threshold))
+                batch, batch_frames = [], 0
+        if batch:
+            self._counts.add(_counts(batch, self.num_classes, self.doa_threshold))
 
 
 class Dcase2020SeldMetric(_SeldAccumulator):
@@ -398,7 +497,7 @@ class Dcase2020SeldMetric(_SeldAccumulator):
         >>> {name: round(value, 4) for name, value in metric.result().to_dict().items()}
         {'ER': 0.0, 'F': 1.0, 'LE': 0.0, 'LR': 1.0, 'SELD': 0.0}
 
-        (LE is about 1e-6, not 0: `arccos` of a dot product rounded just below 1,
+        (LE can be about 1e-6, not 0: `arccos` of a cosine rounded just below 1,
         as in the official code.)
     """
 
@@ -468,8 +567,7 @@ def compute_seld_scores(
 ) -> SeldScores:
     """DCASE2020 scores of `(reference, prediction)` pairs, one pair per file, counts pooled over files."""
     metric = Dcase2020SeldMetric(num_classes, doa_threshold)
-    for reference, prediction in pairs:
-        metric.update(reference, prediction)
+    metric.update_many(pairs)
     return metric.result()
 
 
@@ -490,13 +588,11 @@ def _reference_loop_scores(
     for reference, prediction in pairs:
         _check_classes(reference, prediction, num_classes)
         num_frames = _resolve_num_frames(reference, prediction, None)
-        ref_xyz, pred_xyz = reference.unit_vectors(), prediction.unit_vectors()
-        ref_directions: dict[tuple[int, int], list[np.ndarray]] = {}
-        pred_directions: dict[tuple[int, int], list[np.ndarray]] = {}
-        for frame, cls, xyz in zip(reference.frame, reference.cls, ref_xyz):
-            ref_directions.setdefault((int(frame), int(cls)), []).append(xyz)
-        for frame, cls, xyz in zip(prediction.frame, prediction.cls, pred_xyz):
-            pred_directions.setdefault((int(frame), int(cls)), []).append(xyz)
+        ref_directions: dict[tuple[int, int], list[tuple[float, float]]] = {}
+        pred_directions: dict[tuple[int, int], list[tuple[float, float]]] = {}
+        for directions, events in ((ref_directions, reference), (pred_directions, prediction)):
+            for frame, cls, azimuth, elevation in zip(events.frame, events.cls, events.azimuth, events.elevation):
+                directions.setdefault((int(frame), int(cls)), []).append((azimuth, elevation))
 
         for block_start in range(0, num_frames, BLOCK_FRAMES):
             block = range(block_start, block_start + BLOCK_FRAMES)
@@ -517,10 +613,9 @@ def _reference_loop_scores(
                         continue
                     cost_sum = 0.0
                     for f in common:
-                        distances = _angle_between(
-                            np.array(ref_directions[f, cls])[:, None, :], np.array(pred_directions[f, cls])[None, :, :]
-                        )
-                        cost_sum += _assignment_cost(distances)
+                        ref, pred = np.array(ref_directions[f, cls]), np.array(pred_directions[f, cls])
+                        distances = _angle_between(ref[:, None, 0], ref[:, None, 1], pred[None, :, 0], pred[None, :, 1])
+                        cost_sum += float(_min_pairing_costs(distances[None])[0])
                     distance = cost_sum / len(common)
                     total_de += distance
                     de_tp += 1

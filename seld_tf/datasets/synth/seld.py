@@ -115,8 +115,8 @@ class SeldSynthConfig:
         frames = self.duration / LABEL_FRAME_SECONDS
         if not (self.duration > 0 and abs(frames - round(frames)) < 1e-6):
             raise ConfigError(f"duration must be a positive multiple of {LABEL_FRAME_SECONDS} s, got {self.duration}")
-        if self.num_clips < 0:
-            raise ConfigError(f"num_clips must be >= 0, got {self.num_clips}")
+        if self.num_clips < 1:
+            raise ConfigError(f"num_clips must be >= 1, got {self.num_clips}")
         if not self.folds or any(f < 1 for f in self.folds) or len(set(self.folds)) != len(self.folds):
             raise ConfigError(f"folds must be distinct positive integers, got {self.folds}")
         if self.rooms_per_fold < 1:

@@ -1,0 +1,138 @@
+"""Run folders: what a training run leaves on disk, and how a killed run is resumed.
+
+A run folder holds::
+
+    recipe.yaml, run.json           the resolved recipe and data record
+    history.csv                     one row per committed epoch (and at most one uncommitted)
+    best.keras                      best snapshot by the monitored validation score
+    best.e<N>.pending.keras         a complete candidate snapshot of epoch N, not yet committed
+    backup/                         the training state after the last committed epoch
+    last.keras                      the model after the last epoch
+    finished.json                   written last: the run is finished
+
+An epoch is committed when the backup records it (`backup/training_metadata.json`,
+written atomically after the weights). Until then its best-snapshot candidate
+stays pending, so `best.keras` only ever holds a complete model of a committed
+epoch, whose row is in `history.csv`. A killed run resumes from the backup; on
+resume, rows and candidates of epochs the backup has not recorded are dropped
+and a candidate it has recorded is promoted. Every file is written under a
+temporary name and renamed when complete, in the call that wrote it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+from seld_tf.errors import RunError
+from seld_tf.faults import kill_point
+from seld_tf.fileio import atomic_open, write_json
+
+_PENDING = re.compile(r"^best\.e(\d+)\.pending\.keras$")
+
+
+class RunFolder:
+    """The files of one run folder and the rules that keep them consistent."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.best = self.path / "best.keras"
+        self.best_partial = self.path / "best.partial.keras"
+        self.last = self.path / "last.keras"
+        self.history = self.path / "history.csv"
+        self.backup = self.path / "backup"
+        self.backup_metadata = self.backup / "training_metadata.json"
+        self.finished_marker = self.path / "finished.json"
+
+    def pending_best(self, epochs: int) -> Path:
+        """Where the best-snapshot candidate written after `epochs` epochs waits for its commit."""
+        return self.path / f"best.e{epochs}.pending.keras"
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_marker.exists()
+
+    def committed_epochs(self) -> int:
+        """Epochs the backup has recorded: 0 when there is no backup."""
+        if not self.backup_metadata.exists():
+            return 0
+        try:
+            return int(json.loads(self.backup_metadata.read_text(encoding="utf-8"))["epoch"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise RunError(
+                f"{self.backup_metadata}: unreadable backup record ({error}); delete {self.backup} to restart the run"
+            ) from None
+
+    def commit(self) -> None:
+        """Promote the newest candidate snapshot whose epoch the backup has recorded; drop the others."""
+        committed = self.committed_epochs()
+        candidates = sorted(
+            (int(match.group(1)), self.path / match.group(0))
+            for match in map(_PENDING.match, os.listdir(self.path))
+            if match
+        )
+        promoted = [path for epochs, path in candidates if epochs <= committed]
+        for path in [path for epochs, path in candidates if epochs > committed] + promoted[:-1]:
+            path.unlink()
+        if promoted:
+            os.replace(promoted[-1], self.best)
+
+    def prepare(self, monitor: str, mode: str) -> float | None:
+        """Make the folder consistent with its backup before `fit` starts or resumes.
+
+        Returns the best `monitor` score of the committed epochs (None when
+        there are none), for the best-snapshot callback to start from.
+
+        Raises:
+            RunError: the run is finished (a new run needs another folder).
+        """
+        if self.finished:
+            raise RunError(f"{self.path} holds a finished run; choose another --out")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.best_partial.unlink(missing_ok=True)
+        self.commit()
+        committed = self.committed_epochs()
+        if committed == 0:
+            # Nothing of an earlier attempt was committed: start from scratch.
+            self.best.unlink(missing_ok=True)
+            self.history.unlink(missing_ok=True)
+            return None
+        rows = self._committed_history(committed)
+        scores = [float(row[monitor]) for row in rows if row.get(monitor) not in (None, "")]
+        finite = [score for score in scores if math.isfinite(score)]
+        if not finite:
+            return None
+        return min(finite) if mode == "min" else max(finite)
+
+    def _committed_history(self, committed: int) -> list[dict]:
+        """Rewrite `history.csv` with the rows of committed epochs only; return them."""
+        if not self.history.exists():
+            return []
+        with open(self.history, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            fields = reader.fieldnames or []
+            rows = [row for row in reader if _epoch(row) is not None and _epoch(row) < committed]
+        with atomic_open(self.history, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        return rows
+
+    def mark_finished(self, summary: dict) -> None:
+        """Write the finished marker (last of all files), then drop the backup."""
+        kill_point("finish")
+        write_json(self.finished_marker, summary)
+        shutil.rmtree(self.backup, ignore_errors=True)
+
+
+def _epoch(row: dict) -> int | None:
+    """The row's epoch, or None for a row cut short by a kill."""
+    try:
+        return int(row.get("epoch") or "")
+    except ValueError:
+        return None

@@ -1,0 +1,89 @@
+"""Run-folder consistency rules, on hand-made folders (no training)."""
+
+import csv
+import json
+
+import pytest
+
+from seld_tf.errors import RunError
+from seld_tf.runs import RunFolder
+
+FIELDS = ["epoch", "loss", "val_seld"]
+
+
+def make_run(tmp_path, rows, committed=None, files=()):
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    with open(run.history, "w", newline="") as handle:
+        handle.write(",".join(FIELDS) + "\n")
+        for row in rows:
+            handle.write(row + "\n")
+    if committed is not None:
+        run.backup.mkdir()
+        run.backup_metadata.write_text(json.dumps({"epoch": committed, "batch": 0}))
+    for name, text in files:
+        (run.path / name).write_text(text)
+    return run
+
+
+def epochs(run):
+    with open(run.history, newline="") as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def test_prepare_drops_rows_and_candidates_of_uncommitted_epochs(tmp_path):
+    run = make_run(
+        tmp_path,
+        ["0,1.0,0.9", "1,0.8,0.7", "2,0.7,0.4", "3,0.6,0.3"],
+        committed=3,
+        files=[("best.keras", "epoch 2"), ("best.e4.pending.keras", "epoch 4"), ("best.partial.keras", "cut")],
+    )
+    assert run.prepare("val_seld", "min") == pytest.approx(0.4)
+    assert epochs(run) == [0, 1, 2]
+    assert run.best.read_text() == "epoch 2"
+    assert sorted(p.name for p in run.path.glob("best*")) == ["best.keras"]
+
+
+def test_prepare_promotes_a_candidate_the_backup_recorded(tmp_path):
+    # Killed after the backup recorded epoch 3, before its candidate was promoted.
+    run = make_run(
+        tmp_path, ["0,1.0,0.9", "1,0.8,0.7", "2,0.7,0.4"], committed=3,
+        files=[("best.keras", "epoch 2"), ("best.e3.pending.keras", "epoch 3")],
+    )
+    assert run.prepare("val_seld", "min") == pytest.approx(0.4)
+    assert run.best.read_text() == "epoch 3"
+
+
+def test_prepare_respects_the_monitor_mode_and_skips_non_finite_scores(tmp_path):
+    run = make_run(tmp_path, ["0,1.0,0.2", "1,0.8,nan", "2,0.7,0.6"], committed=3)
+    assert run.prepare("val_seld", "max") == pytest.approx(0.6)
+    assert run.prepare("val_seld", "min") == pytest.approx(0.2)
+
+
+def test_a_row_cut_short_by_a_kill_is_dropped(tmp_path):
+    run = make_run(tmp_path, ["0,1.0,0.9", "1,0.8,0.7", "2,0.7"], committed=2)
+    assert run.prepare("val_seld", "min") == pytest.approx(0.7)
+    assert epochs(run) == [0, 1]
+
+
+def test_without_a_committed_epoch_the_run_starts_from_scratch(tmp_path):
+    # E.g. the backup folder was deleted by hand: the run is not finished, so it restarts.
+    run = make_run(tmp_path, ["0,1.0,0.9"], files=[("best.keras", "stale")])
+    assert run.prepare("val_seld", "min") is None
+    assert not run.best.exists() and not run.history.exists()
+
+
+def test_a_finished_run_is_refused_and_only_the_marker_says_finished(tmp_path):
+    run = make_run(tmp_path, ["0,1.0,0.9"], committed=1, files=[("best.keras", "x")])
+    assert not run.finished
+    run.mark_finished({"epochs": 1})
+    assert run.finished and not run.backup.exists()
+    with pytest.raises(RunError, match="holds a finished run"):
+        run.prepare("val_seld", "min")
+
+
+def test_an_unreadable_backup_record_names_the_file(tmp_path):
+    run = make_run(tmp_path, [], committed=1)
+    run.backup_metadata.write_text('{"epo')
+    with pytest.raises(RunError, match=r"training_metadata.json: unreadable backup record.*delete"):
+        run.prepare("val_seld", "min")
