@@ -4,15 +4,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
+import soxr
 
 from seld_tf.datasets.dcase2020_seld import Dcase2020Dataset
-from seld_tf.errors import AudioFileError, AudioFilesError
+from seld_tf.errors import AudioFileError, AudioFilesError, ConfigError
 from seld_tf.features import compute_features, get_preset
 from seld_tf.features import extract as extract_module
-from seld_tf.features.extract import extract_dataset
+from seld_tf.features.extract import AudioRecord, extract_clips, extract_dataset
 from seld_tf.audio import load_audio
 
 CONFIG = get_preset("dcase2020")
+CONFIG_16K = get_preset("desed")
+QUIET = dict(backend="numpy", progress=False, log=lambda *_: None)
 
 
 @pytest.fixture
@@ -102,6 +106,131 @@ def test_every_bad_file_is_listed_after_the_good_ones_are_extracted(dataset_copy
 
 
 def test_wrong_rate_is_an_audio_error(dataset_copy, tmp_path):
+    # DCASE2020 extraction never resamples: a preset at another rate is refused file by file.
     with pytest.raises(AudioFilesError, match="^12 of 12 audio files could not be read:") as caught:
         extract_dataset(dataset_copy, tmp_path / "c", get_preset("dcase2020", sample_rate=16000), "foa", progress=False)
     assert all(isinstance(error, AudioFileError) and "found 24000 Hz" in error.problem for error in caught.value.errors)
+
+
+def _clip(folder, name, rate, channels, seconds=0.25, seed=0):
+    """A noise clip written as a float WAV, and its record."""
+    audio = 0.1 * np.random.default_rng(seed).standard_normal((int(rate * seconds), channels))
+    path = Path(folder) / f"{name}.wav"
+    sf.write(path, audio, rate, subtype="FLOAT")
+    return AudioRecord(name, str(path))
+
+
+def _reference(record, config, array_format, quality="soxr_hq"):
+    audio, rate = load_audio(record.path)
+    if rate != config.sample_rate:
+        audio = soxr.resample(audio, rate, config.sample_rate, quality=quality)
+    return compute_features(audio, config, array_format)
+
+
+@pytest.mark.parametrize(
+    "channels, rate, config, array_format, feature_channels",
+    [(1, 44100, CONFIG_16K, "logmel", 1), (3, 22050, CONFIG_16K, "logmel", 3), (4, 48000, CONFIG, "foa", 7)],
+)
+def test_clips_at_other_rates_are_soxr_resampled_then_featurised(
+    tmp_path, channels, rate, config, array_format, feature_channels
+):
+    records = [
+        _clip(tmp_path, "resampled", rate, channels),
+        _clip(tmp_path, "native", config.sample_rate, channels, seed=1),
+    ]
+    cache = extract_clips(records, tmp_path / "cache", config, array_format, **QUIET)
+    assert cache.names() == ["native", "resampled"]
+    for record in records:
+        cached = cache.load(record.name)
+        assert cached.shape[1:] == (config.n_mels, feature_channels) and cached.dtype == np.float32
+        np.testing.assert_allclose(cached, _reference(record, config, array_format), rtol=1e-6, atol=1e-5)
+    assert json.loads((tmp_path / "cache" / "features.json").read_text())["resample"] == "soxr_hq"
+
+
+def test_the_resampler_is_part_of_the_cache_identity(tmp_path, monkeypatch):
+    records = [_clip(tmp_path, "a", 44100, 1), _clip(tmp_path, "b", 16000, 1, seed=1)]
+    cache_dir = tmp_path / "cache"
+    extract_clips(records, cache_dir, CONFIG_16K, "logmel", **QUIET)
+    calls = []
+    real = extract_module._clip_features
+    monkeypatch.setattr(extract_module, "_clip_features", lambda *a: calls.append(a[0].name) or real(*a))
+
+    # soxr's own spelling of the same quality shares the cache.
+    extract_clips(records, cache_dir, CONFIG_16K, "logmel", resample="HQ", **QUIET)
+    assert calls == []
+
+    cache = extract_clips(records, cache_dir, CONFIG_16K, "logmel", resample="soxr_vhq", **QUIET)
+    assert calls == ["a", "b"]
+    assert json.loads((cache_dir / "features.json").read_text())["resample"] == "soxr_vhq"
+    np.testing.assert_allclose(
+        cache.load("a"), _reference(records[0], CONFIG_16K, "logmel", "soxr_vhq"), rtol=1e-6, atol=1e-5
+    )
+
+
+def test_without_a_resampler_another_rate_is_refused_naming_the_file(tmp_path):
+    records = [_clip(tmp_path, "a", 44100, 1), _clip(tmp_path, "b", 16000, 1)]
+    with pytest.raises(AudioFilesError, match="^1 of 2 audio files could not be read:") as caught:
+        extract_clips(records, tmp_path / "cache", CONFIG_16K, "logmel", resample=None, **QUIET)
+    [error] = caught.value.errors
+    assert error.path == records[0].path and error.problem == "expected sample rate 16000 Hz, found 44100 Hz"
+    assert extract_module.FeatureCache(tmp_path / "cache").names() == ["b"]
+
+
+def test_scaler_is_fitted_on_scaler_names_only(tmp_path):
+    records = [_clip(tmp_path, f"clip{i}", 44100, 2, seed=i) for i in range(3)]
+    # A louder clip outside the scaler set, so fitting on everything would show.
+    records.append(_clip(tmp_path, "loud", 16000, 2, seed=9))
+    sf.write(records[-1].path, 10 * sf.read(records[-1].path)[0], 16000, subtype="FLOAT")
+    cache = extract_clips(records, tmp_path / "cache", CONFIG_16K, "logmel", scaler_names=["clip0", "clip2"], **QUIET)
+    stacked = np.concatenate([cache.load("clip0"), cache.load("clip2")])
+    mean, scale = cache.scaler()
+    np.testing.assert_allclose(mean, stacked.mean(axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(scale, stacked.std(axis=0), rtol=1e-3, atol=1e-5)
+    everything = np.concatenate([cache.load(name) for name in cache.names()])
+    assert not np.allclose(mean, everything.mean(axis=0), atol=1e-3)
+
+    mean, _ = extract_clips(records, tmp_path / "cache", CONFIG_16K, "logmel", **QUIET).scaler()
+    np.testing.assert_allclose(mean, everything.mean(axis=0), rtol=1e-4, atol=1e-4)
+
+
+def test_bad_files_among_good_ones_are_reported_together(tmp_path, monkeypatch):
+    good = [_clip(tmp_path, f"good{i}", 48000, 4, seed=i) for i in range(2)]
+    mono = _clip(tmp_path, "mono", 48000, 1)
+    empty = _clip(tmp_path, "empty", 48000, 4)
+    content = Path(empty.path).read_bytes()
+    Path(empty.path).write_bytes(b"")
+    missing = AudioRecord("missing", str(tmp_path / "missing.wav"))
+    records = [good[0], mono, empty, good[1], missing]
+    cache_dir = tmp_path / "cache"
+
+    with pytest.raises(AudioFilesError, match="^3 of 5 audio files could not be read:") as caught:
+        extract_clips(records, cache_dir, CONFIG, "foa", **QUIET)
+    errors = caught.value.errors
+    assert [error.path for error in errors] == [mono.path, empty.path, missing.path]
+    assert "expected 4 channels, found 1" in errors[0].problem
+    assert "empty file" in errors[1].problem and "no such file" in errors[2].problem
+    assert sorted(p.stem for p in cache_dir.glob("*.npy")) == ["good0", "good1"]
+    assert not (cache_dir / "scaler.npz").exists()
+
+    Path(empty.path).write_bytes(content)
+    calls = []
+    real = extract_module._clip_features
+    monkeypatch.setattr(extract_module, "_clip_features", lambda *a: calls.append(a[0].name) or real(*a))
+    cache = extract_clips([good[0], empty, good[1]], cache_dir, CONFIG, "foa", **QUIET)
+    assert calls == ["empty"] and cache.scaler()[0].shape == (64, 7)
+
+
+@pytest.mark.parametrize(
+    "kwargs, records, error, message",
+    [
+        (dict(channels=1), ["a"], ConfigError, "expects 4 audio channels, found 1"),
+        (dict(resample="kaiser_best"), ["a"], ConfigError, "expected None or one of"),
+        ({}, ["a", "a"], ValueError, r"found duplicates \['a'\]"),
+        (dict(scaler_names=["b"]), ["a"], ValueError, r"1 unknown: \['b'\]"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, records, error, message):
+    records = [AudioRecord(name, str(tmp_path / f"{name}.wav")) for name in records]
+    with pytest.raises(error, match=message):
+        extract_clips(records, tmp_path / "cache", CONFIG, "foa", **{**QUIET, **kwargs})
+    assert not (tmp_path / "cache").exists()

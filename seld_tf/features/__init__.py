@@ -43,15 +43,24 @@ _SPATIAL_TF = {"foa": intensity_vectors_tf, "mic": gcc_phat_tf}
 _SPATIAL_CHANNELS = {"foa": 3, "mic": len(channel_pairs(_FORMAT_AUDIO_CHANNELS["mic"])), "logmel": 0}
 
 
+def format_audio_channels(array_format: str) -> int | None:
+    """Audio channels `array_format` needs, or None when it takes any number.
+
+    Raises:
+        ConfigError: for an unknown format.
+    """
+    if array_format not in ARRAY_FORMATS:
+        raise ConfigError(f"unknown array format {array_format!r}; expected one of {list(ARRAY_FORMATS)}")
+    return _FORMAT_AUDIO_CHANNELS.get(array_format)
+
+
 def num_feature_channels(array_format: str, num_audio_channels: int) -> int:
     """Number of feature channels `array_format` makes from `num_audio_channels` audio channels.
 
     Raises:
         ConfigError: for an unknown format or a channel count the format cannot take.
     """
-    if array_format not in ARRAY_FORMATS:
-        raise ConfigError(f"unknown array format {array_format!r}; expected one of {list(ARRAY_FORMATS)}")
-    expected = _FORMAT_AUDIO_CHANNELS.get(array_format)
+    expected = format_audio_channels(array_format)
     if expected is not None and num_audio_channels != expected:
         raise ConfigError(
             f"array format {array_format!r} expects {expected} audio channels, found {num_audio_channels}"
@@ -122,6 +131,7 @@ __all__ = [
     "FeatureConfig",
     "compute_features",
     "compute_features_tf",
+    "format_audio_channels",
     "get_preset",
     "num_feature_channels",
 ]

@@ -1,10 +1,10 @@
-"""Feature extraction over a DCASE-layout dataset into an on-disk cache.
+"""Feature extraction of audio clip records into an on-disk cache.
 
 Layout of a cache folder::
 
-    CACHE_DIR/features.json   what the entries were computed with (config, array format)
+    CACHE_DIR/features.json   what the entries were computed with (config, array format, resampler)
     CACHE_DIR/<clip>.npy      float32 [frames, bins, channels], one per audio file
-    CACHE_DIR/scaler.npz      per-(bin, channel) mean and scale, fitted on training folds only
+    CACHE_DIR/scaler.npz      per-(bin, channel) mean and scale, fitted on the named (training) clips only
 
 Entries are written atomically, so an entry that exists is complete: a re-run
 (after a crash or after fixing bad files) skips them. A cache made with other
@@ -14,21 +14,29 @@ mixed in.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import glob
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
+import librosa
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from seld_tf.audio import load_audio
-from seld_tf.datasets.dcase2020_seld import CHALLENGE_SPLIT, Clip, Dcase2020Dataset
-from seld_tf.errors import AudioFileError, AudioFilesError
-from seld_tf.features import FeatureConfig, compute_features, compute_features_tf
+from seld_tf.datasets.dcase2020_seld import CHALLENGE_SPLIT, Dcase2020Dataset
+from seld_tf.errors import AudioFileError, AudioFilesError, ConfigError
+from seld_tf.features import (
+    FeatureConfig,
+    compute_features,
+    compute_features_tf,
+    format_audio_channels,
+    num_feature_channels,
+)
 from seld_tf.fileio import save_npy, save_npz, write_json
 
 CONFIG_FILE = "features.json"
@@ -36,6 +44,16 @@ SCALER_FILE = "scaler.npz"
 # Bumped when the meaning of cached arrays changes without a config change.
 CACHE_FORMAT_VERSION = 1
 AUDIO_CHANNELS = 4
+# soxr qualities in librosa's `res_type` spelling, best first.
+RESAMPLE_QUALITIES = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq")
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioRecord:
+    """One audio file to extract: `name` is its cache entry's file stem, `path` the audio file."""
+
+    name: str
+    path: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,15 +93,44 @@ def make_extractor(config: FeatureConfig, array_format: str, backend: str = "tf"
     return lambda audio: graph(tf.constant(audio)).numpy()
 
 
-def _cache_identity(config: FeatureConfig, array_format: str) -> dict:
-    return {"version": CACHE_FORMAT_VERSION, "array_format": array_format, "config": config.to_dict()}
+def _resample_quality(resample: str | None) -> str | None:
+    """The `RESAMPLE_QUALITIES` name of a soxr quality given as librosa ("soxr_hq") or soxr ("HQ") spells it.
+
+    One spelling per quality, so that "hq" and "soxr_hq" share a cache.
+
+    Raises:
+        ConfigError: for anything but None or a soxr quality name.
+    """
+    if resample is None:
+        return None
+    name = resample.lower() if isinstance(resample, str) else ""
+    name = name if name.startswith("soxr_") else f"soxr_{name}"
+    if name not in RESAMPLE_QUALITIES:
+        raise ConfigError(f"resample: expected None or one of {list(RESAMPLE_QUALITIES)}, found {resample!r}")
+    return name
 
 
-def open_cache(cache_dir: str | os.PathLike, config: FeatureConfig, array_format: str, log=print) -> FeatureCache:
-    """Prepare `cache_dir` for `config`: entries made with other parameters are removed."""
+def _cache_identity(config: FeatureConfig, array_format: str, resample: str | None) -> dict:
+    return {
+        "version": CACHE_FORMAT_VERSION,
+        "array_format": array_format,
+        "resample": resample,
+        "config": config.to_dict(),
+    }
+
+
+def open_cache(
+    cache_dir: str | os.PathLike,
+    config: FeatureConfig,
+    array_format: str,
+    log=print,
+    *,
+    resample: str | None = None,
+) -> FeatureCache:
+    """Prepare `cache_dir` for `config` and `resample`: entries made with other parameters are removed."""
     root = Path(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
-    identity = _cache_identity(config, array_format)
+    identity = _cache_identity(config, array_format, _resample_quality(resample))
     config_path = root / CONFIG_FILE
     if config_path.exists():
         with open(config_path, encoding="utf-8") as handle:
@@ -122,6 +169,80 @@ def fit_scaler(cache: FeatureCache, train_names: Sequence[str]) -> tuple[np.ndar
     return mean, scale
 
 
+def extract_clips(
+    records: Iterable[AudioRecord],
+    cache_dir: str | os.PathLike,
+    config: FeatureConfig,
+    array_format: str,
+    *,
+    scaler_names: Sequence[str] | None = None,
+    channels: int | None = None,
+    resample: str | None = "soxr_hq",
+    backend: str = "tf",
+    progress: bool = True,
+    log=print,
+) -> FeatureCache:
+    """Extract features of every clip record into `cache_dir`, then fit the scaler.
+
+    Bad files do not stop the run: every readable clip is extracted (and kept
+    in the cache), then `AudioFilesError` lists every bad file with its
+    reason, so one run finds them all. The scaler is then not fitted: it
+    would miss the bad clips among `scaler_names`.
+
+    Args:
+        records: the clips; names must be unique.
+        cache_dir: the cache folder (see the module docstring).
+        config: feature parameters; `config.sample_rate` is the rate features are computed at.
+        array_format: "foa", "mic" (4-channel audio) or "logmel" (any channel count, mono included).
+        scaler_names: the records the scaler is fitted on (the training clips); None: all records.
+        channels: the audio channel count every file must have; None: any the format takes.
+            With "logmel", the `scaler_names` clips must still share one count.
+        resample: soxr quality (`RESAMPLE_QUALITIES`, or soxr's "HQ", "VHQ", ...) that brings
+            a file at another rate to `config.sample_rate`; None refuses such a file as bad.
+            Part of the cache identity: a cache made with another choice is cleared.
+        backend: "tf" or "numpy" (`make_extractor`).
+        progress: show a progress bar.
+        log: receives one-line status messages.
+
+    Raises:
+        AudioFilesError: after the run, when any file was bad.
+        ConfigError: for an unknown format or resampler, or `channels` the format cannot take.
+        ValueError: for duplicate record names or `scaler_names` that are not records.
+    """
+    from tqdm import tqdm
+
+    records = list(records)
+    resample = _resample_quality(resample)
+    if channels is None:
+        channels = format_audio_channels(array_format)
+    else:
+        num_feature_channels(array_format, channels)
+    names = [record.name for record in records]
+    if len(set(names)) != len(names):
+        duplicates = sorted(name for name, count in collections.Counter(names).items() if count > 1)
+        raise ValueError(f"clip names must be unique (they name cache entries), found duplicates {duplicates}")
+    scaler_names = names if scaler_names is None else list(scaler_names)
+    unknown = sorted(set(scaler_names) - set(names))
+    if unknown:
+        raise ValueError(f"scaler_names must name records, found {len(unknown)} unknown: {unknown[:5]}")
+
+    cache = open_cache(cache_dir, config, array_format, log=log, resample=resample)
+    todo = [record for record in records if not cache.entry_path(record.name).exists()]
+    log(f"{len(records)} clips for {cache.root}: {len(records) - len(todo)} cached, {len(todo)} to extract")
+    if todo:
+        extract = make_extractor(config, array_format, backend)
+        failures = []
+        for record in tqdm(todo, desc=f"{array_format} features", disable=not progress, file=sys.stderr):
+            try:
+                save_npy(cache.entry_path(record.name), _clip_features(record, config, extract, channels, resample))
+            except AudioFileError as error:
+                failures.append(error)
+        if failures:
+            raise AudioFilesError(failures, total=len(records))
+    fit_scaler(cache, scaler_names)
+    return cache
+
+
 def extract_dataset(
     dataset_dir: str | os.PathLike,
     cache_dir: str | os.PathLike,
@@ -133,36 +254,41 @@ def extract_dataset(
     progress: bool = True,
     log=print,
 ) -> FeatureCache:
-    """Extract features of every clip of a DCASE2020-layout dataset into `cache_dir`.
+    """Extract features of every clip of a DCASE2020-layout dataset into `cache_dir` (`extract_clips`).
 
-    Audio must have the config's sample rate and 4 channels. Bad files do not
-    stop the run: every readable clip is extracted (and kept in the cache),
-    then `AudioFilesError` lists every bad file with its reason, so one run
-    finds them all. The scaler, fitted on the dev clips of `train_folds` only,
-    is then not fitted: it would miss the bad training clips.
+    Audio must have the config's sample rate and 4 channels: DCASE2020 is
+    24 kHz throughout, so a file at another rate is a broken copy, and a
+    preset at another rate would get features the data does not hold (a
+    24 kHz recording upsampled has nothing above 12 kHz). Resampling is
+    therefore off; call `extract_clips` with `resample` to change rates on
+    purpose. The scaler is fitted on the dev clips of `train_folds` only.
     """
-    from tqdm import tqdm
-
-    dataset = Dcase2020Dataset(dataset_dir, array_format=array_format)
-    clips = dataset.clips()
-    cache = open_cache(cache_dir, config, array_format, log=log)
-    todo = [clip for clip in clips if not cache.entry_path(clip.name).exists()]
-    log(f"{len(clips)} clips in {dataset_dir}: {len(clips) - len(todo)} cached, {len(todo)} to extract")
-    if todo:
-        extract = make_extractor(config, array_format, backend)
-        failures = []
-        for clip in tqdm(todo, desc=f"{array_format} features", disable=not progress, file=sys.stderr):
-            try:
-                save_npy(cache.entry_path(clip.name), _clip_features(clip, config, extract))
-            except AudioFileError as error:
-                failures.append(error)
-        if failures:
-            raise AudioFilesError(failures, total=len(clips))
-    train = [clip.name for clip in clips if clip.split == "dev" and clip.fold in set(train_folds)]
-    fit_scaler(cache, train)
-    return cache
+    clips = Dcase2020Dataset(dataset_dir, array_format=array_format).clips()
+    train_folds = set(train_folds)
+    return extract_clips(
+        [AudioRecord(clip.name, clip.audio_path) for clip in clips],
+        cache_dir,
+        config,
+        array_format,
+        scaler_names=[clip.name for clip in clips if clip.split == "dev" and clip.fold in train_folds],
+        channels=AUDIO_CHANNELS,
+        resample=None,
+        backend=backend,
+        progress=progress,
+        log=log,
+    )
 
 
-def _clip_features(clip: Clip, config: FeatureConfig, extract: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    audio, _ = load_audio(clip.audio_path, sample_rate=config.sample_rate, channels=AUDIO_CHANNELS)
+def _clip_features(
+    record: AudioRecord,
+    config: FeatureConfig,
+    extract: Callable[[np.ndarray], np.ndarray],
+    channels: int | None,
+    resample: str | None,
+) -> np.ndarray:
+    # Without a resampler, load_audio refuses another rate with the error naming the file.
+    audio, rate = load_audio(record.path, sample_rate=None if resample else config.sample_rate, channels=channels)
+    if rate != config.sample_rate:
+        # librosa's soxr path, so the resampler is the one librosa (a declared dependency) pins.
+        audio = librosa.resample(audio, orig_sr=rate, target_sr=config.sample_rate, res_type=resample, axis=0)
     return extract(audio)
