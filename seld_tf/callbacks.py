@@ -1,4 +1,4 @@
-"""Training callbacks: validation by the DCASE SELD score, a best snapshot and a
+"""Training callbacks: validation by the task's score, a best snapshot and a
 backup that a kill at any moment leaves loadable, and a clear stop on a
 non-finite loss."""
 
@@ -19,17 +19,17 @@ class NonFiniteLossError(SeldTfError, FloatingPointError):
 
 
 @keras.saving.register_keras_serializable(package="seld_tf")
-class SeldValidation(keras.callbacks.Callback):
+class Validation(keras.callbacks.Callback):
     """Scores the model on whole validation clips at the end of every `every`-th epoch.
 
-    Writes `{prefix}seld`, `{prefix}ER`, `{prefix}F`, `{prefix}LE`, `{prefix}LR`
+    Writes the task's scores (`Evaluator.logged`, e.g. `val_seld`, `val_ER`)
     and the per-output validation losses into the epoch's `logs`, so that the
-    callbacks after it in the list (`ModelCheckpoint(monitor="val_seld",
-    mode="min")`, `CSVLogger`, `TensorBoard`) see them. It must therefore come
-    first in the callback list.
+    callbacks after it in the list (`ModelCheckpoint(monitor=task.monitor)`,
+    `CSVLogger`, `TensorBoard`) see them. It must therefore come first in the
+    callback list.
 
     Args:
-        evaluator: a `seld_tf.evaluation.SeldEvaluator` over the validation clips.
+        evaluator: a `seld_tf.evaluation.Evaluator` over the validation clips.
         every: validate every this many epochs (and always after the last one).
         prefix: prefix of the logged names.
     """
@@ -49,9 +49,8 @@ class SeldValidation(keras.callbacks.Callback):
         result = self.evaluator.evaluate(self.model)
         self.last_scores = result.scores
         if logs is not None:
-            for name, value in result.scores.to_dict().items():
-                key = "seld" if name == "SELD" else name
-                logs[f"{self.prefix}{key}"] = value
+            for name, value in self.evaluator.logged(result.scores).items():
+                logs[f"{self.prefix}{name}"] = value
             for name, value in result.losses.items():
                 logs[f"{self.prefix}{name}"] = value
 

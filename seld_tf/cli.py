@@ -56,6 +56,7 @@ def cmd_features(args) -> int:
 
 def cmd_train(args) -> int:
     from seld_tf.recipes import load_recipe
+    from seld_tf.runs import RunFolder
     from seld_tf.training import train
 
     recipe = load_recipe(args.recipe)
@@ -63,13 +64,13 @@ def cmd_train(args) -> int:
     history = train(
         recipe, args.data, run_dir, epochs=args.epochs, strategy=args.strategy, cache_dir=args.cache, progress=not args.quiet
     )
-    seld = history.history.get("val_seld", [])
-    print(json.dumps({"run_dir": str(run_dir), "epochs": len(history.epoch), "best_val_seld": min(seld) if seld else None}))
+    summary = json.loads(RunFolder(run_dir).finished_marker.read_text(encoding="utf-8"))
+    print(json.dumps({"run_dir": str(run_dir), "epochs_run": len(history.epoch), **summary}))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from seld_tf.training import evaluate_run
+    from seld_tf.runs import evaluate_run
 
     scores = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache, progress=not args.quiet)
     print(json.dumps(scores if scores is not None else {"outputs": str(args.run_dir / "outputs" / args.split)}))
@@ -77,10 +78,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from seld_tf.training import predict_file
+    from seld_tf.runs import predict_file
 
     events = predict_file(args.run_dir, args.audio, args.out)
     print(json.dumps({"out": str(args.out), "rows": len(events)}))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from seld_tf.export import AUDIO_SIGNATURE, FEATURES_SIGNATURE, export_run
+
+    out = export_run(args.run_dir, args.out)
+    print(json.dumps({"out": str(out), "signatures": [FEATURES_SIGNATURE, AUDIO_SIGNATURE]}))
     return 0
 
 
@@ -151,10 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="predict one audio file into an output CSV")
-    predict.add_argument("run_dir", type=Path)
+    predict.add_argument("run_dir", type=Path, help="run folder, or an export folder (seld-tf export)")
     predict.add_argument("audio", type=Path)
     predict.add_argument("--out", type=Path, required=True)
     predict.set_defaults(func=cmd_predict)
+
+    export = commands.add_parser(
+        "export", help="write a run's best snapshot as a SavedModel with feature and raw-audio signatures, and a .keras"
+    )
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--out", type=Path, required=True, help="export folder (must not exist, or be empty)")
+    export.set_defaults(func=cmd_export)
 
     score = commands.add_parser("score", help="DCASE2020 SELD scores of an output folder")
     score.add_argument("--ref", type=Path, required=True, help="metadata folder")

@@ -9,6 +9,7 @@ and plot the training curves.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import shutil
 from pathlib import Path
@@ -23,7 +24,8 @@ from seld_tf.metrics import compute_seld_scores
 from seld_tf.plotting import plot_clip_features, plot_loss_study, save_figure
 from seld_tf.recipes import load_recipe
 
-DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "experiments" / "dcase2020_baseline" / "foa_cpu.yaml"
+# Package data, not a path into the source tree: the demo runs from a plain `pip install .` too.
+DEFAULT_RECIPE = importlib.resources.files("seld_tf") / "builtin_recipes" / "dcase2020_baseline_foa_cpu.yaml"
 
 
 def run_demo(
@@ -39,7 +41,9 @@ def run_demo(
 ) -> dict:
     """Run the demo; returns the test scores of the trained, untrained and silent predictors."""
     from seld_tf.datasets.synth.seld import SeldSynthConfig, synthesize_seld_dataset
-    from seld_tf.training import build_seld_model, evaluate_run, prepare_data, train
+    from seld_tf.runs import evaluate_run
+    from seld_tf.tasks import prepare_task
+    from seld_tf.training import build_task_model, train
 
     data_dir = out / "data"
     print(f"== 1/5 synthesizing {clips} clips x {duration:g} s (FOA + MIC) into {data_dir}")
@@ -69,9 +73,9 @@ def run_demo(
 
     print("== 4/5 scoring the test fold (DCASE2020 metric)")
     scores = {"trained (best validation snapshot)": evaluate_run(run_dir, data_dir, "test", cache_dir=cache_dir, progress=False, log=lambda *_: None)}
-    data = prepare_data(recipe, data_dir, cache_dir, progress=False, log=lambda *_: None)
-    evaluator = data.evaluator(recipe, "test")
-    scores["untrained (same model, initial weights)"] = evaluator.evaluate(build_seld_model(recipe, data), with_losses=False).scores.to_dict()
+    task = prepare_task(recipe, data_dir, cache_dir, progress=False, log=lambda *_: None)
+    evaluator = task.evaluator("test")
+    scores["untrained (same model, initial weights)"] = evaluator.evaluate(build_task_model(task), with_losses=False).scores.to_dict()
     silent = [(reference, EventList.empty(reference.num_frames)) for reference in evaluator.references]
     scores["silent (never detects)"] = compute_seld_scores(silent).to_dict()
     print(f"   {'predictor':42s} {'ER':>6s} {'F':>6s} {'LE':>7s} {'LR':>6s} {'SELD':>6s}")

@@ -12,6 +12,7 @@ import operator
 import os
 import re
 import typing
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -19,41 +20,44 @@ import yaml
 from seld_tf.errors import ConfigError
 from seld_tf.fileio import atomic_open
 
-# Bounds a field may declare through `_field`: value `op` limit must hold.
+# Bounds a field may declare through `field`: value `op` limit must hold.
 _BOUNDS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="), "lt": (operator.lt, "<")}
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "mapping"}
 # PyYAML (YAML 1.1) reads 1e-3 and 1.0e3 as strings: a float needs a dot and a signed exponent.
 _YAML_STRING_FLOAT = re.compile(r"[-+]?[0-9.]+[eE][-+]?[0-9]+")
 
 
-def _field(default, **bounds):
+def field(default, **bounds):
     """A dataclass field whose loaded values must satisfy `bounds`, e.g. `ge=1` for `value >= 1`."""
     return dataclasses.field(default=default, metadata={"bounds": bounds})
 
 
 @dataclasses.dataclass(frozen=True)
-class DataSpec:
-    """Which data and features. Folds follow the DCASE2020 challenge split by default."""
-
-    format: str = "foa"
-    features: str = "dcase2020"
-    feature_overrides: dict = dataclasses.field(default_factory=dict)
-    train_folds: tuple[int, ...] = _field((3, 4, 5, 6), ge=1)
-    validation_folds: tuple[int, ...] = _field((2,), ge=1)
-    test_folds: tuple[int, ...] = _field((1,), ge=1)
-    label_form: str = "classwise"
-    num_tracks: int = _field(2, ge=1)
-
-
-@dataclasses.dataclass(frozen=True)
 class PipelineSpec:
-    """tf.data settings. `train_frames` counts feature frames per training window."""
+    """tf.data settings. `train_frames` counts feature frames per training window.
 
-    train_frames: int = _field(300, ge=1)
-    batch_size: int = _field(256, ge=1)
-    shuffle_buffer: int = _field(1024, ge=1)
+    `subsets` asks for batches mixing several splits of the task in fixed
+    numbers (split name -> windows per batch, in slice order; it replaces
+    `batch_size`), an epoch being one pass of `epoch_subset`."""
+
+    train_frames: int = field(300, ge=1)
+    batch_size: int = field(256, ge=1)
+    shuffle_buffer: int = field(1024, ge=1)
     spec_augment: dict | None = None
     foa_rotation: bool = False
+    subsets: dict | None = None
+    epoch_subset: str | None = None
+
+    def __post_init__(self):
+        if self.subsets is None:
+            if self.epoch_subset is not None:
+                raise ConfigError("pipeline.epoch_subset needs pipeline.subsets")
+            return
+        for name, count in self.subsets.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ConfigError(f"pipeline.subsets.{name}: expected an integer >= 1 (windows per batch), found {count!r}")
+        if self.epoch_subset not in self.subsets:
+            raise ConfigError(f"pipeline.epoch_subset: expected one of {sorted(self.subsets)}, found {self.epoch_subset!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,68 +70,54 @@ class ModelSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class LossSpec:
-    """SED loss ("bce" or "mse"), DOA masking, output weights, and permutation-
-    invariant training for trackwise outputs ("none", "tpit" frame-level, "cpit" chunk-level)."""
-
-    sed: str = "bce"
-    doa_masked: bool = True
-    sed_weight: float = _field(1.0, ge=0)
-    doa_weight: float = _field(1000.0, ge=0)
-    pit: str = "none"
-
-
-@dataclasses.dataclass(frozen=True)
 class OptimizerSpec:
     name: str = "adam"
-    weight_decay: float | None = _field(None, ge=0)
-    clipnorm: float | None = _field(None, gt=0)
+    weight_decay: float | None = field(None, ge=0)
+    clipnorm: float | None = field(None, gt=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleSpec:
     """Warm-up then piecewise exponential decay, in epochs."""
 
-    initial_learning_rate: float = _field(1e-3, gt=0)
-    warmup_epochs: int = _field(0, ge=0)
-    warmup_learning_rate: float | None = _field(None, gt=0)
-    decay_epochs: tuple[int, ...] = _field((), ge=0)
-    decay_rate: float = _field(1.0, gt=0)
+    initial_learning_rate: float = field(1e-3, gt=0)
+    warmup_epochs: int = field(0, ge=0)
+    warmup_learning_rate: float | None = field(None, gt=0)
+    decay_epochs: tuple[int, ...] = field((), ge=0)
+    decay_rate: float = field(1.0, gt=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingSpec:
-    epochs: int = _field(50, ge=1)
-    steps_per_epoch: int | None = _field(None, ge=1)
-    seed: int = _field(0, ge=0)
-    validate_every: int = _field(1, ge=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluationSpec:
-    """Inference: threshold on activity; `segment_frames` (feature frames) splits
-    clips into non-overlapping segments, `None` predicts whole clips. `oracle`
-    ("sed" or "doa") replaces that task's predictions by the reference in
-    validation and evaluation scores, to score the other task alone
-    (`seld_tf.evaluation.decode_with_oracle`)."""
-
-    threshold: float = _field(0.5, gt=0, lt=1)
-    segment_frames: int | None = _field(None, ge=1)
-    coordinates: str = "polar"
-    oracle: str | None = None
+    epochs: int = field(50, ge=1)
+    steps_per_epoch: int | None = field(None, ge=1)
+    seed: int = field(0, ge=0)
+    validate_every: int = field(1, ge=1)
 
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
+    """A whole experiment. `task` names the task (`seld_tf.tasks`), which owns
+    the groups `data`, `loss` and `evaluation`: they hold its dataclasses."""
+
     name: str
-    data: DataSpec = DataSpec()
+    task: str = "seld"
+    data: Any = None
     pipeline: PipelineSpec = PipelineSpec()
     model: ModelSpec = ModelSpec()
-    loss: LossSpec = LossSpec()
+    loss: Any = None
     optimizer: OptimizerSpec = OptimizerSpec()
     schedule: ScheduleSpec = ScheduleSpec()
     training: TrainingSpec = TrainingSpec()
-    evaluation: EvaluationSpec = EvaluationSpec()
+    evaluation: Any = None
+
+    def __post_init__(self):
+        from seld_tf.tasks import task_class
+
+        # A task-owned group left out takes the task's defaults.
+        for group, spec in task_class(self.task).groups.items():
+            if getattr(self, group) is None:
+                object.__setattr__(self, group, spec())
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -152,15 +142,16 @@ def _error(where: str, key: str, problem: str) -> ConfigError:
     return ConfigError(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
 
-def _build(cls, values: Any, where: str, key: str = ""):
-    """`cls` from a mapping; `where` names the source (a file), `key` the path to `values` in it."""
+def _build(cls, values: Any, where: str, key: str = "", hints: dict | None = None):
+    """`cls` from a mapping; `where` names the source (a file), `key` the path to `values` in it.
+    `hints` overrides field types (a recipe's task-owned groups)."""
     if not isinstance(values, dict):
         raise _error(where, key, f"expected a mapping, found {type(values).__name__}")
-    fields = {field.name: field for field in dataclasses.fields(cls)}
+    fields = {spec.name: spec for spec in dataclasses.fields(cls)}
     unknown = sorted(str(name) for name in set(values) - set(fields))
     if unknown:
         raise _error(where, key, f"unknown key(s) {unknown}; known keys: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
+    hints = {**typing.get_type_hints(cls), **(hints or {})}
     return cls(
         **{
             name: _convert(hints[name], value, fields[name].metadata.get("bounds", {}), where, f"{key}.{name}" if key else name)
@@ -222,24 +213,82 @@ def _describe(hint, bounds: dict) -> str:
 
 def recipe_from_dict(values: dict, where: str = "recipe") -> Recipe:
     """A `Recipe` from plain values; a `ConfigError` names `where`, the key and what was expected."""
-    if isinstance(values, dict) and "name" not in values:
+    from seld_tf.tasks import task_class
+
+    if not isinstance(values, dict):
+        raise _error(where, "", f"expected a mapping, found {type(values).__name__}")
+    if "name" not in values:
         raise ConfigError(f"{where}: missing key 'name'")
-    return _build(Recipe, values, where)
+    task = values.get("task", Recipe.task)
+    if not isinstance(task, str):
+        raise _error(where, "task", f"expected a string, found {task!r}")
+    return _build(Recipe, values, where, hints=task_class(task).groups)
 
 
 def load_recipe(path: str | os.PathLike) -> Recipe:
-    """Read a YAML recipe (safe loader); errors name the file and the bad key."""
+    """Read a YAML recipe (safe loader); errors name the file and the bad key.
+
+    `extends: PARENT` (a path relative to the recipe's folder) starts from the
+    parent recipe, itself loaded this way, and applies this file on top: a
+    mapping merges key by key, anything else (a list, a scalar, null)
+    replaces the parent's value. A key cannot be removed, only overridden.
+    The loaded recipe has no trace of `extends`: saving it writes the whole,
+    resolved recipe."""
+    path = Path(path)
+    values, parents = _resolve(path, ())
+    where = os.fspath(path)
+    if parents:
+        # The key at fault may come from a parent: name them all.
+        where += f" (extends {', which extends '.join(map(str, parents))})"
+    return recipe_from_dict(values, where=where)
+
+
+def _resolve(path: Path, children: tuple[Path, ...]) -> tuple[dict, list[Path]]:
+    """The values of `path` with its parents merged in, and the parents, nearest first.
+    `children` are the files that extend `path`, the one loaded first."""
+    values = _read_values(path, children[-1] if children else None)
+    parent = values.pop("extends", None)
+    if parent is None:
+        return values, []
+    if not isinstance(parent, str):
+        raise _error(os.fspath(path), "extends", f"expected a path relative to the recipe's folder, found {parent!r}")
+    chain = (*children, path)
+    parent_path = path.parent / parent
+    if any(parent_path.resolve() == seen.resolve() for seen in chain):
+        cycle = " -> ".join(map(str, (*chain, parent_path)))
+        raise ConfigError(f"{path}: extends: a cycle of recipes: {cycle}")
+    parent_values, ancestors = _resolve(parent_path, chain)
+    return _merge(parent_values, values), [parent_path, *ancestors]
+
+
+def _read_values(path: Path, extended_by: Path | None) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
             values = yaml.safe_load(handle)
     except FileNotFoundError:
+        if extended_by is not None:
+            raise ConfigError(f"{extended_by}: extends: expected a recipe file, found no such file {path}") from None
         raise ConfigError(f"{path}: expected a recipe file, found no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: expected a readable UTF-8 recipe file: {error}") from None
     except yaml.YAMLError as error:
         # YAML's messages span lines; an error here is one line.
         raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
-    return recipe_from_dict(values or {}, where=os.fspath(path))
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise _error(os.fspath(path), "", f"expected a mapping, found {type(values).__name__}")
+    return values
+
+
+def _merge(parent: dict, child: dict) -> dict:
+    merged = dict(parent)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def save_recipe(recipe: Recipe, path: str | os.PathLike) -> None:

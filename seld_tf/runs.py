@@ -136,3 +136,68 @@ def _epoch(row: dict) -> int | None:
         return int(row.get("epoch") or "")
     except ValueError:
         return None
+
+
+def load_run(run_dir):
+    """`(recipe, run record, best snapshot)` of a finished (or running) run."""
+    from seld_tf.recipes import load_recipe
+    from seld_tf.saving import load_model
+
+    run = RunFolder(run_dir)
+    for path in (run.path / "recipe.yaml", run.path / "run.json", run.best):
+        if not path.exists():
+            raise RunError(f"{run.path} is not a training run folder: no {path.name}")
+    recipe = load_recipe(run.path / "recipe.yaml")
+    record = json.loads((run.path / "run.json").read_text(encoding="utf-8"))
+    return recipe, record, load_model(run.best)
+
+
+def evaluate_run(run_dir, data_dir, split: str = "test", cache_dir=None, progress: bool = True, log=print) -> dict | None:
+    """Write the official output files of a split and score them (when labelled).
+
+    Outputs go to `RUN_DIR/outputs/<split>/`, scores to `RUN_DIR/metrics_<split>.json`.
+    Returns the scores' dict, or None for an unlabelled split.
+    """
+    from seld_tf.tasks import prepare_task
+
+    run = RunFolder(run_dir)
+    recipe, record, model = load_run(run.path)
+    if cache_dir is None and Path(record["data_dir"]) == Path(data_dir).resolve():
+        cache_dir = record["cache_dir"]
+    task = prepare_task(recipe, data_dir, cache_dir, progress=progress, log=log)
+    evaluator = task.evaluator(split)
+    result = evaluator.evaluate(model, with_losses=False)
+    task.write_outputs(result.predictions, run.path / "outputs" / split)
+    if result.scores is None:
+        return None
+    scores = evaluator.summary(result.scores)
+    write_json(run.path / f"metrics_{split}.json", scores)
+    return scores
+
+
+def predict_file(run_dir, audio_path, out_path):
+    """Predict one audio file with a run's best snapshot, or an export of it, and write its official output file."""
+    from seld_tf.export import is_export, load_export
+    from seld_tf.tasks import task_class
+
+    if is_export(run_dir):
+        recipe, record, model = load_export(run_dir)
+    elif (Path(run_dir) / "recipe.yaml").exists():
+        recipe, record, model = load_run(run_dir)
+    else:
+        raise RunError(f"{run_dir} is neither a training run folder (no recipe.yaml) nor an export (no saved_model.pb)")
+    task = task_class(recipe.task)(recipe)
+    prediction = task.predict_audio(model, audio_path, record)
+    task.write_prediction(prediction, out_path)
+    return prediction
+
+
+def load_history(run_dir) -> dict[str, list[float]]:
+    """The per-epoch numbers of a run (its `history.csv`) as a Keras-style history dict."""
+    path = RunFolder(run_dir).history
+    if not path.exists():
+        raise RunError(f"{run_dir} has no history.csv: not a training run folder, or not started")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [key for key in (rows[0] if rows else {}) if key != "epoch"]
+    return {key: [float(row[key]) if row[key] not in ("", None) else math.nan for row in rows] for key in keys}

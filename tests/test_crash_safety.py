@@ -32,7 +32,7 @@ import yaml
 from seld_tf.recipes import load_recipe
 from seld_tf.runs import RunFolder
 from seld_tf.saving import load_model
-from seld_tf.training import prepare_data
+from seld_tf.tasks import prepare_task
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +54,8 @@ def setup(tiny_seld_dataset, tmp_path_factory):
     recipe_path.write_text(yaml.safe_dump(RECIPE))
     recipe = load_recipe(recipe_path)
     # Extracted once here, so that the children only read the cache.
-    data = prepare_data(recipe, tiny_seld_dataset, progress=False, log=lambda *_: None)
-    return root, recipe_path, data.evaluator(recipe, "validation"), tiny_seld_dataset
+    task = prepare_task(recipe, tiny_seld_dataset, progress=False, log=lambda *_: None)
+    return root, recipe_path, task.evaluator("validation"), tiny_seld_dataset
 
 
 class Child:

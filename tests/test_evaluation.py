@@ -7,7 +7,8 @@ from seld_tf.cli import main
 from seld_tf.datasets.dcase2020_seld import write_metadata, write_output
 from seld_tf.datasets.events import EventList
 from seld_tf.errors import ConfigError
-from seld_tf.evaluation import decode_outputs, score_folders
+from seld_tf.metrics.scoring import score_folders
+from seld_tf.tasks.seld import decode_outputs
 
 
 def _folders(tmp_path):

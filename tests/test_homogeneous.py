@@ -1,4 +1,4 @@
-"""Tests of seld_tf.homogeneous: same-class overlaps, counted on hand-worked event lists."""
+"""Tests of seld_tf.studies.homogeneous: same-class overlaps, counted on hand-worked event lists."""
 
 import json
 import math
@@ -11,7 +11,7 @@ from seld_tf.datasets.dcase2020_seld import read_metadata
 from seld_tf.datasets.events import EventList
 from seld_tf.datasets.seld_labels import classwise_to_events, trackwise_to_events
 from seld_tf.datasets.synth.seld import SeldSynthConfig
-from seld_tf.homogeneous import (
+from seld_tf.studies.homogeneous import (
     HomogeneousOverlapScores,
     evaluate_homogeneous,
     score_homogeneous_overlaps,

@@ -7,9 +7,10 @@ import pytest
 
 from seld_tf.datasets.events import EventList
 from seld_tf.errors import ConfigError
-from seld_tf.evaluation import SeldEvaluator, decode_outputs, decode_with_oracle
+from seld_tf.tasks.seld import SeldEvaluator, decode_outputs, decode_with_oracle
 from seld_tf.recipes import recipe_from_dict
-from seld_tf.training import evaluate_run, train
+from seld_tf.runs import evaluate_run
+from seld_tf.training import train
 
 # Unit vectors of a few directions (azimuth, elevation in degrees).
 FRONT, LEFT, RIGHT = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0)

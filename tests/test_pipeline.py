@@ -18,13 +18,13 @@ from seld_tf.datasets.dcase2020_seld import Dcase2020Dataset
 from seld_tf.datasets.events import polar_to_cartesian
 from seld_tf.errors import AnnotationError, ConfigError
 from seld_tf.features.extract import FeatureCache
+from seld_tf.tasks.seld import seld_clips_from_dataset
 from seld_tf.pipeline import (
-    SeldClip,
+    ClipRecord,
     eval_segments,
     make_eval_dataset,
     make_train_dataset,
     predict_clips,
-    seld_clips_from_dataset,
 )
 
 FRAMES_PER_LABEL = 5
@@ -33,7 +33,7 @@ CLIP_FRAMES = (47, 30, 12)  # 10, 6 and 3 label frames; the last is shorter than
 BINS, CHANNELS, CLASSES = 2, 1, 2
 
 
-def encoded_clip(directory, index: int, num_frames: int, labelled: bool = True) -> SeldClip:
+def encoded_clip(directory, index: int, num_frames: int, labelled: bool = True) -> ClipRecord:
     code = (index + 1) * 1000
     frames = code + np.arange(num_frames, dtype=np.float32)
     features = np.broadcast_to(frames[:, None, None], (num_frames, BINS, CHANNELS))
@@ -45,11 +45,11 @@ def encoded_clip(directory, index: int, num_frames: int, labelled: bool = True) 
         "sed": np.repeat(label_frames[:, None], CLASSES, axis=1),
         "doa": np.repeat(label_frames[:, None, None], CLASSES * 3, axis=1).reshape(num_labels, CLASSES, 3),
     }
-    return SeldClip(f"clip{index}", str(path), labels if labelled else {})
+    return ClipRecord(f"clip{index}", str(path), labels if labelled else {})
 
 
 @pytest.fixture
-def clips(tmp_path) -> list[SeldClip]:
+def clips(tmp_path) -> list[ClipRecord]:
     return [encoded_clip(tmp_path, index, frames) for index, frames in enumerate(CLIP_FRAMES)]
 
 
@@ -162,12 +162,12 @@ def test_bad_training_arguments_are_rejected(clips, tmp_path):
         train(clips, window_frames=22)
     with pytest.raises(ConfigError, match="batch_size"):
         train(clips, batch_size=7)
-    short_labels = SeldClip("bad", clips[0].feature_path, {k: v[:-1] for k, v in clips[0].labels.items()})
+    short_labels = ClipRecord("bad", clips[0].feature_path, {k: v[:-1] for k, v in clips[0].labels.items()})
     with pytest.raises(ConfigError, match="bad"):
         train([clips[1], short_labels])
     np.save(tmp_path / "wide.npy", np.zeros((30, BINS + 1, CHANNELS), np.float32))
     with pytest.raises(ConfigError, match="wide.npy"):
-        train([clips[1], SeldClip("wide", str(tmp_path / "wide.npy"), clips[1].labels)])
+        train([clips[1], ClipRecord("wide", str(tmp_path / "wide.npy"), clips[1].labels)])
 
 
 def test_eval_segments_cover_each_clip_in_order(clips):

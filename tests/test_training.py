@@ -11,9 +11,12 @@ import pytest
 
 from seld_tf.callbacks import NonFiniteLossError, RaiseOnNonFiniteLoss
 from seld_tf.errors import ConfigError, RunError
-from seld_tf.evaluation import SeldEvaluator, score_folders
+from seld_tf.metrics.scoring import score_folders
 from seld_tf.recipes import load_recipe, recipe_from_dict
-from seld_tf.training import evaluate_run, predict_file, prepare_data, train
+from seld_tf.runs import evaluate_run, predict_file
+from seld_tf.tasks import prepare_task
+from seld_tf.tasks.seld import SeldEvaluator
+from seld_tf.training import train
 
 TINY = {
     "name": "tiny",
@@ -43,8 +46,8 @@ def test_best_snapshot_is_the_epoch_with_the_lowest_validation_seld(finished_run
     assert all(math.isfinite(v) for v in val_seld) and "val_sed_loss" in rows[0] and "sed_loss" in rows[0]
 
     recipe = load_recipe(finished_run / "recipe.yaml")
-    data = prepare_data(recipe, tiny_seld_dataset, progress=False, log=lambda *_: None)
-    clips, references = data.clips(recipe, "validation")
+    data = prepare_task(recipe, tiny_seld_dataset, progress=False, log=lambda *_: None)
+    clips, references = data.clips("validation")
     evaluator = SeldEvaluator(clips, references, label_form="classwise", frames_per_label=data.frames_per_label)
     best = keras.saving.load_model(finished_run / "best.keras")
     assert evaluator.evaluate(best).scores.SELD == pytest.approx(min(val_seld), abs=1e-6)

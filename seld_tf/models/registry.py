@@ -1,7 +1,8 @@
 """Model registry: recipe name -> builder and its size presets.
 
 Builders are imported lazily so that a recipe for one paper does not import
-every other paper's layers. Each builder takes `input_shape` and
+every other paper's layers. A recipe may also name any builder by its import
+path ("my_package.models:build_my_model"). Each builder takes `input_shape` and
 `num_classes` plus its own keyword arguments, and returns a `keras.Model`
 with named outputs.
 """
@@ -23,11 +24,18 @@ MODELS = {
 
 
 def _entry(name: str):
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; registered models: {sorted(MODELS)}")
-    module_name, builder, presets = MODELS[name]
-    module = importlib.import_module(module_name)
-    return getattr(module, builder), getattr(module, presets)
+    """`(builder, presets)` of a registered name, or of a "module:function" builder path (no presets)."""
+    if name in MODELS:
+        module_name, builder, presets = MODELS[name]
+        module = importlib.import_module(module_name)
+        return getattr(module, builder), getattr(module, presets)
+    module_name, _, function = name.partition(":")
+    if not function:
+        raise ConfigError(f"unknown model {name!r}; registered models: {sorted(MODELS)}, or a 'module:function' path")
+    try:
+        return getattr(importlib.import_module(module_name), function), {}
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"model {name!r}: cannot import {name} ({error})") from None
 
 
 def model_presets(name: str) -> dict:

@@ -161,8 +161,9 @@ def evaluate_homogeneous(run_dir, data_dir, cache_dir=None) -> tuple[dict, Homog
         `(scores, counts)`: the `SeldScores.to_dict()` of the set and its
         `HomogeneousOverlapScores`.
     """
-    # Imported here: training imports the whole trainer (Keras, the model registry).
-    from seld_tf.training import load_run, prepare_data
+    # Imported here: they import the whole trainer (Keras, the model registry).
+    from seld_tf.runs import load_run
+    from seld_tf.tasks import prepare_task
 
     recipe, _, model = load_run(run_dir)
     folds = sorted({clip.fold for clip in Dcase2020Dataset(data_dir, recipe.data.format).clips("dev")})
@@ -171,8 +172,7 @@ def evaluate_homogeneous(run_dir, data_dir, cache_dir=None) -> tuple[dict, Homog
     # cache and is never used: the model normalises with the training
     # scaler it carries as its first layer.
     recipe = recipe.replace(data={"train_folds": folds, "validation_folds": folds, "test_folds": folds})
-    data = prepare_data(recipe, data_dir, cache_dir, progress=False, log=lambda *_: None)
-    evaluator = data.evaluator(recipe, "test")
+    evaluator = prepare_task(recipe, data_dir, cache_dir, progress=False, log=lambda *_: None).evaluator("test")
     result = evaluator.evaluate(model, with_losses=False)
     predictions = [result.predictions[clip.name] for clip in evaluator.clips]
     return result.scores.to_dict(), score_homogeneous_overlaps(evaluator.references, predictions)
