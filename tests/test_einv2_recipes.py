@@ -4,7 +4,7 @@ File names are systematic (README "Recipes"):
     table2_<format>[_<pit>]_<task>.yaml     Table 2, task sed or doa alone
     table3_<sharing>_<format>[_aug].yaml    Table 3 (tPIT for trackwise)
     cpu/<sharing>_<format>[_<pit>].yaml     the study's CPU-size variants
-Nothing here builds a model.
+The recipes extend one another; these tests check what they resolve to. Nothing here builds a model.
 """
 
 import inspect
@@ -16,7 +16,8 @@ import pytest
 from seld_tf.features import get_preset
 from seld_tf.models.einv2 import build_einv2
 from seld_tf.recipes import load_recipe
-from seld_tf.training import compile_args, frames_per_label
+from seld_tf.tasks.seld import frames_per_label, seld_compile_args
+from recipe_diff import changed_keys
 
 EINV2_DIR = Path(__file__).resolve().parents[1] / "experiments" / "einv2"
 PAPER = sorted(EINV2_DIR.glob("*.yaml"))
@@ -27,15 +28,33 @@ TABLE3 = re.compile(r"table3_(?P<sharing>none|hard|soft)_(?P<format>classwise|tr
 CPU_NAME = re.compile(r"(?P<sharing>none|hard|soft)_(?P<format>classwise|trackwise)(_(?P<pit>nopit|cpit|tpit))?")
 
 
-def expected_settings(path: Path) -> dict:
-    """Sharing, output format, PIT, loss weights, oracle and augmentation that the file name states."""
+# The keys that each of the paper's variations changes (CPU_SIZE: the study's, not the paper's).
+SHARING = {"model.args.sharing"}
+OUTPUT_FORMAT = {"data.label_form", "model.args.output_format", "loss.pit"}
+AUGMENTATION = {"pipeline.foa_rotation", "pipeline.spec_augment"}
+CPU_SIZE = {
+    "data.feature_overrides.n_mels",
+    "data.train_folds",
+    "data.validation_folds",
+    "pipeline.batch_size",
+    "model.preset",
+    "schedule.initial_learning_rate",
+    "schedule.decay_epochs",
+    "training.epochs",
+}
+
+
+def name_parts(path: Path) -> dict:
     for pattern in (TABLE2, TABLE3, CPU_NAME):
         match = pattern.fullmatch(path.stem)
         if match:
-            parts = match.groupdict()
-            break
-    else:
-        raise AssertionError(f"{path.name} does not follow the naming scheme")
+            return match.groupdict()
+    raise AssertionError(f"{path.name} does not follow the naming scheme")
+
+
+def expected_settings(path: Path) -> dict:
+    """Sharing, output format, PIT, loss weights, oracle and augmentation that the file name states."""
+    parts = name_parts(path)
     task = parts.get("task")
     trackwise = parts["format"] == "trackwise"
     return {
@@ -83,7 +102,7 @@ def test_settings_match_the_file_name(path):
     assert recipe.data.label_form == expected["output_format"]
     # Every model argument is one of the builder's; the losses resolve.
     assert set(recipe.model.args) <= set(inspect.signature(build_einv2).parameters)
-    _, label_transform = compile_args(recipe)
+    _, label_transform = seld_compile_args(recipe)
     assert (label_transform is not None) == (expected["output_format"] == "trackwise")
 
 
@@ -112,11 +131,32 @@ def test_cpu_variants_differ_only_in_size_and_budget(path):
     # Challenge folds: the synthetic data has no evaluation set, fold 1 stands in for it.
     assert (recipe.data.train_folds, recipe.data.validation_folds, recipe.data.test_folds) == ((3, 4, 5, 6), (2,), (1,))
     assert recipe.schedule.decay_epochs == (round(0.9 * recipe.training.epochs),)
-    # Loss (but for the PIT mode), optimizer, evaluation and model arguments are those of the paper-size row.
-    parts = CPU_NAME.fullmatch(path.stem).groupdict()
-    base = load_recipe(EINV2_DIR / f"table3_{parts['sharing']}_{parts['format']}.yaml")
-    assert recipe.replace(loss={"pit": base.loss.pit}).loss == base.loss
-    assert (recipe.optimizer, recipe.evaluation, recipe.model.args) == (base.optimizer, base.evaluation, base.model.args)
+
+
+def reference_and_changes(path: Path) -> tuple[Path, set[str]]:
+    """The Table 3 recipe that `path` varies, and the keys in which the two may differ."""
+    parts = name_parts(path)
+    if path.parent.name == "cpu":
+        reference, changes = f"table3_{parts['sharing']}_{parts['format']}", CPU_SIZE
+    elif parts.get("task"):
+        # A single task: the other's loss weight is 0 and the other's output is the reference's.
+        other = {"sed": "doa", "doa": "sed"}[parts["task"]]
+        reference, changes = f"table3_none_{parts['format']}", {f"loss.{other}_weight", "evaluation.oracle"}
+    else:
+        reference, changes = "table3_soft_trackwise", set()
+        changes |= SHARING if parts["sharing"] != "soft" else set()
+        changes |= OUTPUT_FORMAT if parts["format"] == "classwise" else set()
+        changes |= AUGMENTATION if parts["aug"] else set()
+    if parts.get("pit") not in (None, "tpit"):
+        changes = changes | {"loss.pit"}
+    return EINV2_DIR / f"{reference}.yaml", changes
+
+
+@pytest.mark.parametrize("path", PAPER + CPU, ids=lambda path: path.relative_to(EINV2_DIR).as_posix())
+def test_each_recipe_differs_from_its_table_3_row_only_in_what_the_tables_vary(path):
+    # However the files extend one another, this is what they must resolve to.
+    reference, changes = reference_and_changes(path)
+    assert changed_keys(load_recipe(reference).to_dict(), load_recipe(path).to_dict()) - {"name"} == changes
 
 
 def test_readme_maps_each_recipe_once():

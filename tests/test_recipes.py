@@ -3,12 +3,17 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from seld_tf.cli import main
 from seld_tf.errors import ConfigError
-from seld_tf.recipes import Recipe, load_recipe, recipe_from_dict
+from seld_tf.recipes import Recipe, load_recipe, recipe_from_dict, save_recipe
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+SHIPPED = sorted(EXPERIMENTS.rglob("*.yaml")) + sorted((ROOT / "seld_tf" / "builtin_recipes").glob("*.yaml"))
+# Each study's one recipe that extends no other; the variants state only how they differ.
+STUDY_ROOTS = {"dcase2020_baseline": "foa.yaml", "phan2020": "foa_mse.yaml", "einv2": "table3_soft_trackwise.yaml"}
 
 
 def _load(tmp_path, text: str) -> Recipe:
@@ -25,9 +30,92 @@ def _error(tmp_path, text: str) -> str:
     return message
 
 
-@pytest.mark.parametrize("path", sorted(EXPERIMENTS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_shipped_recipe_loads(path):
     assert load_recipe(path).name
+
+
+@pytest.mark.parametrize("study", STUDY_ROOTS)
+def test_a_study_has_one_full_recipe_and_variants_that_extend(study):
+    # A second full recipe would be a copy that can drift from the first.
+    folder = EXPERIMENTS / study
+    recipes = {path.relative_to(folder).as_posix(): yaml.safe_load(path.read_text(encoding="utf-8")) for path in folder.rglob("*.yaml")}
+    assert {name for name, values in recipes.items() if "extends" not in values} == {STUDY_ROOTS[study]}
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _extends_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_recipe(path)
+    return str(caught.value)
+
+
+def test_extends_merges_mappings_key_by_key_and_replaces_everything_else(tmp_path):
+    _write(
+        tmp_path,
+        "base.yaml",
+        "name: base\nmodel: {preset: cpu, args: {a: 1, b: 2}}\n"
+        "pipeline: {batch_size: 4, spec_augment: {time_masks: 2}}\nschedule: {decay_epochs: [10, 20]}\n",
+    )
+    _write(tmp_path, "middle.yaml", "extends: base.yaml\nname: middle\ntraining: {epochs: 3}\n")
+    # The parent's path is relative to the recipe's folder, wherever the loader runs.
+    child = _write(
+        tmp_path,
+        "variants/child.yaml",
+        "extends: ../middle.yaml\nname: child\nmodel: {args: {b: 3}}\npipeline: {spec_augment: null}\nschedule: {decay_epochs: [5]}\n",
+    )
+    recipe = load_recipe(child)
+    assert recipe.name == "child"
+    assert (recipe.model.preset, recipe.model.args) == ("cpu", {"a": 1, "b": 3})
+    assert (recipe.pipeline.batch_size, recipe.pipeline.spec_augment) == (4, None)
+    assert recipe.schedule.decay_epochs == (5,)
+    assert recipe.training.epochs == 3
+
+
+def test_a_saved_recipe_is_the_resolved_one(tmp_path):
+    # The trainer saves RUN/recipe.yaml this way: a run folder must not depend on the files a recipe extended.
+    _write(tmp_path, "base.yaml", "name: base\ntraining: {epochs: 3}\n")
+    child = _write(tmp_path, "child.yaml", "extends: base.yaml\nname: child\n")
+    recipe = load_recipe(child)
+    save_recipe(recipe, tmp_path / "saved.yaml")
+    (tmp_path / "base.yaml").unlink()
+    saved = yaml.safe_load((tmp_path / "saved.yaml").read_text())
+    assert "extends" not in saved and saved["training"]["epochs"] == 3
+    assert load_recipe(tmp_path / "saved.yaml") == recipe
+
+
+def test_an_extends_cycle_is_refused_naming_the_chain(tmp_path):
+    first = _write(tmp_path, "first.yaml", "extends: second.yaml\nname: first\n")
+    second = _write(tmp_path, "second.yaml", "extends: first.yaml\n")
+    assert _extends_error(first) == f"{second}: extends: a cycle of recipes: {first} -> {second} -> {first}"
+    itself = _write(tmp_path, "itself.yaml", "extends: itself.yaml\nname: x\n")
+    assert _extends_error(itself) == f"{itself}: extends: a cycle of recipes: {itself} -> {itself}"
+
+
+def test_a_missing_parent_names_the_recipe_that_extends_it(tmp_path):
+    child = _write(tmp_path, "child.yaml", "extends: absent.yaml\nname: child\n")
+    expected = f"{child}: extends: expected a recipe file, found no such file {tmp_path / 'absent.yaml'}"
+    assert _extends_error(child) == expected
+
+
+def test_extends_takes_one_path(tmp_path):
+    child = _write(tmp_path, "child.yaml", "extends: [a.yaml, b.yaml]\nname: child\n")
+    expected = f"{child}: extends: expected a path relative to the recipe's folder, found ['a.yaml', 'b.yaml']"
+    assert _extends_error(child) == expected
+
+
+def test_errors_in_an_extended_recipe_name_the_recipe_and_its_parents(tmp_path):
+    base = _write(tmp_path, "base.yaml", "name: base\ntraining: {epochs: 0}\n")
+    middle = _write(tmp_path, "middle.yaml", "extends: base.yaml\n")
+    child = _write(tmp_path, "child.yaml", "extends: middle.yaml\nname: child\n")
+    expected = f"{child} (extends {middle}, which extends {base}): training.epochs: expected an integer >= 1, found 0"
+    assert _extends_error(child).startswith(expected)
 
 
 def test_defaults_round_trip_through_the_checks():
