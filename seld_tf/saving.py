@@ -14,23 +14,35 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pkgutil
 import zipfile
 from collections.abc import Iterator
 
 import keras
 
 from seld_tf.errors import ModelFileError
-from seld_tf.models.registry import MODELS
 
-# Modules defining registered objects that a saved model can reference
-# besides the model builders' own modules (which import their layers).
-_OBJECT_MODULES = ("seld_tf.schedules", "seld_tf.losses.seld", "seld_tf.losses.pit", "seld_tf.augment")
+# Where registered objects may be defined: these modules, and every module of
+# these packages, so that a new layer, loss or model module is registered
+# without being listed. Only these are imported because importing the whole
+# package would pull in the CLI, plotting and dataset code. tests/test_saving.py
+# fails when a registered object is defined anywhere else.
+OBJECT_MODULES = (
+    "seld_tf.layers",
+    "seld_tf.losses",
+    "seld_tf.models",
+    "seld_tf.schedules",
+    "seld_tf.augment",
+    "seld_tf.callbacks",
+)
 
 
 def register_all() -> None:
     """Import every module that registers custom Keras objects."""
-    for module in (*_OBJECT_MODULES, *(entry[0] for entry in MODELS.values())):
-        importlib.import_module(module)
+    for name in OBJECT_MODULES:
+        module = importlib.import_module(name)
+        for submodule in pkgutil.walk_packages(getattr(module, "__path__", ()), f"{name}."):
+            importlib.import_module(submodule.name)
 
 
 def load_model(path: str | os.PathLike, **kwargs) -> keras.Model:
@@ -53,25 +65,31 @@ def _check_registered(path: str | os.PathLike, custom_objects: dict) -> None:
         if "config.json" not in archive.namelist():
             return
         config = json.loads(archive.read("config.json"))
+    # Keras saves no module (null) for an object that a script (`__main__`) defined.
     unresolved = sorted(
         {
-            (name, module)
+            (name, module or "")
             for name, class_name, module in _registered_objects(config)
             if class_name not in custom_objects
             and keras.saving.get_registered_object(name, custom_objects=custom_objects) is None
         }
     )
     if unresolved:
-        found = ", ".join(f"'{name}' (module {module})" for name, module in unresolved)
-        modules = ", ".join(sorted({module for _, module in unresolved}))
+        found = ", ".join(
+            f"'{name}' ({f'module {module}' if module else 'defined in a script'})" for name, module in unresolved
+        )
+        modules = sorted({module for _, module in unresolved if module})
+        remedies = [f"import {', '.join(modules)}"] if modules else []
+        if not all(module for _, module in unresolved):
+            remedies.append("register the script's objects")
         raise ModelFileError(
             path,
-            f"references {found}, which nothing has registered: import {modules} before loading, "
+            f"references {found}, which nothing has registered: {' and '.join(remedies)} before loading, "
             "or load the file with the version that saved it",
         )
 
 
-def _registered_objects(config) -> Iterator[tuple[str, str, str]]:
+def _registered_objects(config) -> Iterator[tuple[str, str, str | None]]:
     """`(registered name, class name, module)` of every `package>Name` object in a saved config."""
     if isinstance(config, dict):
         name = config.get("registered_name")

@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from model_harness import check_outputs, check_saving
 
 from seld_tf.layers.attention import ScaledDotProductSelfAttention
 
@@ -68,9 +69,8 @@ def test_symbolic_call_and_variable_length():
     assert weights.shape == (None, None, None)
     model = keras.Model(inputs, {"output": output, "attention": weights})
     for frames in (2, 13):
-        result = model(np.zeros((2, frames, 6), "float32"))
-        assert result["output"].shape == (2, frames, 3)
-        assert result["attention"].shape == (2, frames, frames)
+        shapes = {"output": (2, frames, 3), "attention": (2, frames, frames)}
+        check_outputs(model, np.zeros((2, frames, 6), "float32"), shapes)
 
 
 def test_config_round_trip():
@@ -85,14 +85,8 @@ def test_config_round_trip():
     assert isinstance(keras.saving.deserialize_keras_object(serialized), ScaledDotProductSelfAttention)
 
 
-def test_keras_file_round_trip(tmp_path):
+def test_saving(tmp_path):
     inputs = keras.Input((None, 6))
     output, weights = ScaledDotProductSelfAttention(4, 3, name="att")(inputs, return_attention_scores=True)
     model = keras.Model(inputs, {"output": output, "attention": weights})
-    z = np.random.default_rng(2).normal(size=(2, 5, 6)).astype("float32")
-    expected = model(z)
-    model.save(tmp_path / "attention.keras")
-    restored = keras.saving.load_model(tmp_path / "attention.keras")  # safe_mode: no Lambda
-    actual = restored(z)
-    for key in ("output", "attention"):
-        np.testing.assert_allclose(np.asarray(actual[key]), np.asarray(expected[key]), rtol=1e-6)
+    check_saving(model, tmp_path, np.random.default_rng(2).normal(size=(2, 5, 6)).astype("float32"))

@@ -1,46 +1,25 @@
+import json
+import re
 import subprocess
 import sys
 import textwrap
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import seld_tf
 from seld_tf.errors import ModelFileError
+from seld_tf.models.registry import MODELS
 from seld_tf.saving import load_model
 
 
-def test_a_fresh_process_loads_every_registered_model(tmp_path):
-    """Saved in one interpreter, loaded in another that never imported the model's modules."""
-    save = textwrap.dedent(
-        f"""
-        from seld_tf.models.registry import MODELS, build_model
-        from seld_tf.models.phan2020 import PHAN2020_PRESETS
-        small = {{"seldnet": {{"conv_filters": 4, "rnn_units": [4], "fc_units": 4}},
-                 "phan2020": {{**PHAN2020_PRESETS["cpu"], "conv_filters": [4, 4, 4, 4, 4, 4], "rnn_units": 4}},
-                 "einv2": {{"filters": [4, 4, 4, 8], "num_heads": 2, "ff_dim": 8, "mhsa_layers": 1}}}}
-        assert set(small) == set(MODELS), "a registered model is missing from this test"
-        for name, args in small.items():
-            bins = 256 if name == "einv2" else 64
-            build_model(name, input_shape=(None, bins, 7), num_classes=14, **args).save({str(tmp_path)!r} + f"/{{name}}.keras")
-        """
-    )
-    load = textwrap.dedent(
-        f"""
-        import numpy as np
-        from seld_tf.saving import load_model
-        for name in ("seldnet", "phan2020", "einv2"):
-            model = load_model({str(tmp_path)!r} + f"/{{name}}.keras")
-            bins = 256 if name == "einv2" else 64
-            outputs = model.predict_on_batch(np.zeros((1, 40, bins, 7), "float32"))
-            assert {{"sed", "doa"}} <= set(outputs), (name, list(outputs))
-        print("loaded")
-        """
-    )
-    for script in (save, load):
-        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("loaded")
+def test_every_registered_model_is_checked_by_the_harness():
+    """Each builder's tests load its model in a fresh process (`model_harness.check_saving`)."""
+    for name in MODELS:
+        source = (Path(__file__).parent / f"test_models_{name}.py").read_text()
+        assert "fresh_process=True" in source, f"no fresh-process load of the registered model {name!r}"
 
 
 @pytest.fixture(scope="module")
@@ -59,28 +38,77 @@ def scheduled_model(tmp_path_factory):
     return path
 
 
-def test_plain_keras_loading_needs_the_registrations(scheduled_model):
-    """The README's promise: `import seld_tf` alone is not enough (it stays light), `register_all()` is."""
+def registering_modules() -> list[str]:
+    """The modules of seld_tf that apply `register_keras_serializable`, found in the source."""
+    decorator = re.compile(r"^\s*@[\w.]*register_keras_serializable\(", re.MULTILINE)
+    root = Path(seld_tf.__file__).parent
+    return sorted(
+        ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        for path in root.rglob("*.py")
+        if decorator.search(path.read_text())
+    )
+
+
+def test_register_all_is_needed_and_enough(scheduled_model):
+    """The README's promise: `import seld_tf` alone registers nothing (it stays light), and
+    `register_all()` registers every object the package defines.
+
+    In a fresh process, so that nothing but these imports has registered anything.
+    """
     script = textwrap.dedent(
         f"""
-        import keras, seld_tf
+        import importlib, json, keras, seld_tf
+
+        def registered():
+            return {{
+                name: obj.__module__
+                for name, obj in keras.saving.get_custom_objects().items()
+                if obj.__module__.startswith("seld_tf")
+            }}
+
+        report = {{"registered by import seld_tf": sorted(registered())}}
         try:
             keras.saving.load_model({str(scheduled_model)!r})
         except TypeError as error:
-            print("plain load failed:", "Could not locate class 'WarmupExponentialDecay'" in str(error))
+            report["plain load failed"] = "Could not locate class 'WarmupExponentialDecay'" in str(error)
         import seld_tf.saving
         seld_tf.saving.register_all()
         model = keras.saving.load_model({str(scheduled_model)!r})
-        print("registered load:", model.optimizer.get_config()["learning_rate"]["class_name"])
+        report["loaded schedule"] = model.optimizer.get_config()["learning_rate"]["class_name"]
+        by_register_all = registered()
+        for module in {registering_modules()!r}:
+            importlib.import_module(module)
+        report["registered only by importing its module"] = sorted(registered().keys() - by_register_all.keys())
+        report["modules registering objects"] = sorted(set(registered().values()))
+        print(json.dumps(report))
         """
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.splitlines()[-2:] == ["plain load failed: True", "registered load: WarmupExponentialDecay"]
+    assert json.loads(result.stdout.splitlines()[-1]) == {
+        "registered by import seld_tf": [],
+        "plain load failed": True,
+        "loaded schedule": "WarmupExponentialDecay",
+        # Fails when a module defining registered objects is outside `seld_tf.saving.OBJECT_MODULES`.
+        "registered only by importing its module": [],
+        # Fails when the search in the source misses how a module registers its objects.
+        "modules registering objects": registering_modules(),
+    }
 
 
-def test_an_unresolvable_object_is_named_with_the_file_and_what_to_import(scheduled_model, tmp_path):
-    # What a file saved by another version looks like: a schedule this version does not define.
+@pytest.mark.parametrize(
+    "module, found, remedy",
+    [
+        # What a file saved by another version looks like: a schedule this version does not define.
+        ('"seld_tf.retired"', "module seld_tf.retired", "import seld_tf.retired"),
+        # What Keras saves for an object that a script defined.
+        ("null", "defined in a script", "register the script's objects"),
+    ],
+    ids=["another_version", "a_script"],
+)
+def test_an_unresolvable_object_is_named_with_the_file_and_what_to_import(
+    scheduled_model, tmp_path, module, found, remedy
+):
     renamed = tmp_path / "renamed.keras"
     with zipfile.ZipFile(scheduled_model) as source, zipfile.ZipFile(renamed, "w") as target:
         for item in source.infolist():
@@ -89,15 +117,15 @@ def test_an_unresolvable_object_is_named_with_the_file_and_what_to_import(schedu
                 data = (
                     data.decode()
                     .replace('"seld_tf>WarmupExponentialDecay"', '"seld_tf>RetiredSchedule"')
-                    .replace('"seld_tf.schedules"', '"seld_tf.retired"')
+                    .replace('"seld_tf.schedules"', module)
                     .encode()
                 )
             target.writestr(item, data)
     with pytest.raises(ModelFileError) as caught:
         load_model(renamed)
     assert str(caught.value) == (
-        f"{renamed}: references 'seld_tf>RetiredSchedule' (module seld_tf.retired), which nothing has registered: "
-        "import seld_tf.retired before loading, or load the file with the version that saved it"
+        f"{renamed}: references 'seld_tf>RetiredSchedule' ({found}), which nothing has registered: "
+        f"{remedy} before loading, or load the file with the version that saved it"
     )
     schedule = load_model(scheduled_model).optimizer.get_config()["learning_rate"]
     assert (schedule["class_name"], schedule["config"]["decay_epochs"]) == ("WarmupExponentialDecay", [2])
