@@ -1,7 +1,7 @@
 """EINV2 (Cao et al. 2021) study on the built-in synthetic FOA scenes, on CPU.
 
-On one synthetic dataset, with the same seed and epoch budget for every
-setting, trains the CPU-size recipes of `experiments/einv2/cpu/`:
+On one synthetic dataset, with the same epoch budget for every setting and
+once per training seed, trains the CPU-size recipes of `experiments/einv2/cpu/`:
 
     (a) the trackwise output without PIT, with chunk-level PIT (cPIT) and with
         frame-level PIT (tPIT), all with soft parameter sharing (Table 2, Fig. 3);
@@ -11,35 +11,41 @@ setting, trains the CPU-size recipes of `experiments/einv2/cpu/`:
 
 scores each best snapshot on the validation and test folds, evaluates the
 trackwise tPIT and the class-wise model on a homogeneous-overlap test set
-(`seld_tf.homogeneous`), and writes
+(`seld_tf.studies.homogeneous`), and writes
 
-    experiments/einv2/results.md             the Table-3-style and homogeneous-overlap tables
-    figures/einv2_pit_convergence.png         the Figure-3-style DOA error convergence
+    experiments/einv2/results.md             the Table-3-style and homogeneous-overlap tables (mean ± std over the seeds)
+    figures/einv2_pit_convergence.png         the Figure-3-style DOA error convergence (the first seed's runs)
 
 Run from the repository root:
 
-    .venv/bin/python experiments/einv2/run_study.py [--epochs N] [--work runs/einv2_study]
+    .venv/bin/python experiments/einv2/run_study.py [--epochs N] [--seeds 0 1 2 3 4] [--work runs/einv2_study]
 
-A finished setting is not retrained (delete its run folder to redo it); an
-interrupted one resumes.
+A finished run (WORK/<recipe name>/seed<k>) is not retrained (delete it to
+redo it); an interrupted one resumes (`seld_tf.studies.multiseed`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
-import time
 from pathlib import Path
 
-from seld_tf.datasets.synth.seld import SeldSynthConfig, synthesize_seld_dataset
-from seld_tf.fileio import write_json
-from seld_tf.homogeneous import evaluate_homogeneous, synthesize_homogeneous_test_set
+from seld_tf.datasets.synth.seld import SeldSynthConfig
 from seld_tf.plotting import plot_doa_error_convergence, save_figure
 from seld_tf.recipes import load_recipe
-from seld_tf.runs import RunFolder
-from seld_tf.training import evaluate_run, load_history, train
+from seld_tf.runs import load_history
+from seld_tf.studies.homogeneous import evaluate_homogeneous, synthesize_homogeneous_test_set
+from seld_tf.studies.multiseed import (
+    MeanStd,
+    aggregate,
+    describe_seeds,
+    markdown_table,
+    mean_std_cells,
+    run_seeds,
+    shown_path,
+    study_command,
+    synthesize_unless_present,
+    write_markdown,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -57,8 +63,15 @@ SETTINGS = {
 CONVERGENCE = {"noPIT": "Soft-PS, trackwise, noPIT", "cPIT": "Soft-PS, trackwise, cPIT", "tPIT": EINV2}
 # The same sharing with either output format, on the homogeneous-overlap set.
 HOMOGENEOUS = (EINV2, CLASSWISE)
-# Table 3's order, then the SELD score.
-COLUMNS = (("ER", "ER_20"), ("F", "F_20"), ("LE", "LE_CD"), ("LR", "LR_CD"), ("SELD", "SELD"))
+# (score, header, cell format): Table 3's order, then the SELD score.
+COLUMNS = (
+    ("ER", "ER_20", ".3f"),
+    ("F", "F_20", ".3f"),
+    ("LE", "LE_CD", ".2f"),
+    ("LR", "LR_CD", ".3f"),
+    ("SELD", "SELD", ".3f"),
+)
+SPLITS = ("validation", "test")
 
 
 def main() -> None:
@@ -68,111 +81,104 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--homogeneous-clips", type=int, default=6, help="clips of the homogeneous-overlap test set")
     parser.add_argument("--epochs", type=int, default=20, help="the same budget for every setting")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the dataset's seed, and the training seed without --seeds")
+    parser.add_argument("--seeds", type=int, nargs="+", help="training seeds: one run of every setting per seed")
     parser.add_argument("--results", type=Path, default=HERE / "results.md")
     parser.add_argument("--figure", type=Path, default=ROOT / "figures" / "einv2_pit_convergence.png")
     args = parser.parse_args()
+    seeds = args.seeds or [args.seed]
 
     data_dir, homogeneous_dir = args.work / "data", args.work / "homogeneous"
-    if not (data_dir / "synth_config.json").exists():
-        synthesize_seld_dataset(
-            data_dir, SeldSynthConfig(num_clips=args.clips, duration=args.duration, seed=args.seed), progress=False
-        )
-    if not (homogeneous_dir / "synth_config.json").exists():
-        # Another seed: scenes and rooms that no model has trained on.
-        config = SeldSynthConfig(num_clips=args.homogeneous_clips, duration=args.duration, seed=args.seed + 1)
-        synthesize_homogeneous_test_set(homogeneous_dir, config)
+    synthesize_unless_present(data_dir, SeldSynthConfig(num_clips=args.clips, duration=args.duration, seed=args.seed))
+    # Another seed: scenes and rooms that no model has trained on.
+    synthesize_unless_present(
+        homogeneous_dir,
+        SeldSynthConfig(num_clips=args.homogeneous_clips, duration=args.duration, seed=args.seed + 1),
+        synthesize=synthesize_homogeneous_test_set,
+    )
 
-    cache_dir = args.work / "features_foa"
-    run_dirs, results, minutes = {}, {}, {}
+    results = {}
     for label, recipe_path in SETTINGS.items():
         recipe = load_recipe(recipe_path).replace(
             # The paper's schedule shape at any budget: x0.1 for the last tenth of the epochs.
             schedule={"decay_epochs": [round(0.9 * args.epochs)]},
-            training={"epochs": args.epochs, "seed": args.seed},
+            training={"epochs": args.epochs},
         )
-        run_dirs[label] = args.work / recipe.name
-        minutes[label] = train_once(recipe, data_dir, run_dirs[label], cache_dir)
-        results[label] = {
-            split: evaluate_run(run_dirs[label], data_dir, split, cache_dir=cache_dir, progress=False, log=lambda *_: None)
-            for split in ("validation", "test")
-        }
-        print(label, json.dumps(results[label]), flush=True)
+        results[label] = run_seeds(recipe, seeds, data_dir, args.work, cache_dir=args.work / "features_foa", splits=SPLITS)
 
-    histories = {legend: load_history(run_dirs[label]) for legend, label in CONVERGENCE.items()}
+    histories = {legend: load_history(results[label][0].run_dir) for legend, label in CONVERGENCE.items()}
     title = "DOA error of the trackwise output on synthetic FOA scenes (CPU size)"
     save_figure(plot_doa_error_convergence(histories, title=title), args.figure)
     homogeneous = {
-        label: evaluate_homogeneous(run_dirs[label], homogeneous_dir, cache_dir=args.work / "features_homogeneous")
+        label: [
+            evaluate_homogeneous(run.run_dir, homogeneous_dir, cache_dir=args.work / "features_homogeneous")
+            for run in results[label]
+        ]
         for label in HOMOGENEOUS
     }
-    write_results(args, results, minutes, homogeneous)
+    write_markdown(args.results, results_lines(args, seeds, results, homogeneous))
 
 
-def train_once(recipe, data_dir: Path, run_dir: Path, cache_dir: Path) -> float:
-    """Train `recipe` unless its run is finished; its training minutes over the invocations that trained it."""
-    record = run_dir / "study_minutes.json"
-    minutes = json.loads(record.read_text())["minutes"] if record.exists() else 0.0
-    if not RunFolder(run_dir).finished:
-        start = time.perf_counter()
-        train(recipe, data_dir, run_dir, cache_dir=cache_dir, verbose=2, progress=False)
-        minutes += (time.perf_counter() - start) / 60
-        write_json(record, {"minutes": minutes})
-    return minutes
+def results_lines(args, seeds: list[int], results: dict, homogeneous: dict) -> list[str]:
+    """The lines of results.md.
 
-
-def _cells(scores: dict) -> str:
-    return " | ".join(f"{scores[key]:.2f}" if key == "LE" else f"{scores[key]:.3f}" for key, _ in COLUMNS)
-
-
-def write_results(args, results: dict, minutes: dict, homogeneous: dict) -> None:
-    command = " ".join([".venv/bin/python experiments/einv2/run_study.py", shlex.join(sys.argv[1:])]).strip()
-    headers = " | ".join(name for _, name in COLUMNS)
-    lines = [
+    `results`: setting label -> its `SeedResult`s; `homogeneous`: setting
+    label -> one `evaluate_homogeneous` result per seed.
+    """
+    formats = {key: spec for key, _, spec in COLUMNS}
+    headers = [name for _, name, _ in COLUMNS]
+    rows = [
+        [label, split, *mean_std_cells([run.sample(split) for run in runs], {**formats, "minutes": ".1f"})]
+        for label, runs in results.items()
+        for split in SPLITS
+    ]
+    homogeneous_rows = []
+    for label, trials in homogeneous.items():
+        counts = aggregate(
+            [counts.to_dict() for _, counts in trials], ("detected", "localized", "detected_fraction", "localized_fraction")
+        )
+        homogeneous_rows.append(
+            [
+                label,
+                # The cells are the reference's: the same for every seed.
+                str(trials[0][1].cells),
+                _count(counts["detected"], counts["detected_fraction"]),
+                _count(counts["localized"], counts["localized_fraction"]),
+                *mean_std_cells([scores for scores, _ in trials], formats),
+            ]
+        )
+    return [
         "# EINV2 (Cao et al. 2021) study on the built-in synthetic data",
         "",
-        f"Made by `{command}` (dataset: {args.clips} synthetic FOA clips x {args.duration:g} s, seed {args.seed};"
-        " train folds 3-6, validation fold 2, test fold 1; CPU-size recipes in `experiments/einv2/cpu/`,"
-        f" {args.epochs} epochs each, learning rate x0.1 after epoch {round(0.9 * args.epochs)}, best snapshot by"
-        f" validation SELD score, DCASE2020 metric). Figure 3 analogue: `{_shown(args.figure)}`. One trial per"
-        " setting (the paper averages five).",
+        f"Made by `{study_command(__file__, ROOT)}` (dataset: {args.clips} synthetic FOA clips x {args.duration:g} s,"
+        f" seed {args.seed}; train folds 3-6, validation fold 2, test fold 1; CPU-size recipes in"
+        f" `experiments/einv2/cpu/`, {args.epochs} epochs each, learning rate x0.1 after epoch"
+        f" {round(0.9 * args.epochs)}, best snapshot by validation SELD score, DCASE2020 metric). Figure 3 analogue:"
+        f" `{shown_path(args.figure, ROOT)}`. {describe_seeds(seeds)}. The paper averages five.",
         "",
         "## Output formats, PIT and parameter sharing (Table 3 style)",
         "",
-        f"| setting | split | {headers} | train time (min) |",
-        "|---|---|" + "---|" * (len(COLUMNS) + 1),
-    ]
-    for label, splits in results.items():
-        for split, scores in splits.items():
-            lines.append(f"| {label} | {split} | {_cells(scores)} | {minutes[label]:.1f} |")
-    lines += [
+        *markdown_table(["setting", "split", *headers, "train time (min)"], rows),
         "",
         "## Homogeneous overlaps",
         "",
         f"A separate test set: {args.homogeneous_clips} clips x {args.duration:g} s (seed {args.seed + 1}), every"
         " clip with two voices, every event that overlaps another of the class it overlaps"
-        " (`seld_tf.homogeneous`). Cells: (frame, class) pairs where the reference holds two events of the"
+        " (`seld_tf.studies.homogeneous`). Cells: (frame, class) pairs where the reference holds two events of the"
         " class. Detected: the prediction holds two events of the class there; localized: both also within"
         " 20 degrees of the references under the best pairing. A class-wise output holds one event per class and"
         " frame, so it detects none by construction.",
         "",
-        f"| model | cells | both detected | both detected and within 20 deg | {headers} |",
-        "|---|---|---|---|" + "---|" * len(COLUMNS),
+        *markdown_table(
+            ["model", "cells", "both detected", "both detected and within 20 deg", *headers], homogeneous_rows
+        ),
     ]
-    for label, (scores, counts) in homogeneous.items():
-        lines.append(
-            f"| {label} | {counts.cells} | {counts.detected} ({counts.detected_fraction:.1%}) |"
-            f" {counts.localized} ({counts.localized_fraction:.1%}) | {_cells(scores)} |"
-        )
-    args.results.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _shown(path: Path) -> str:
-    """`path` relative to the repository root when inside it."""
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+def _count(count: MeanStd, fraction: MeanStd) -> str:
+    """A cell count and its fraction of the cells, e.g. "127 (8.4%)"."""
+    percent = MeanStd(100 * fraction.mean, 100 * fraction.std)
+    return f"{count.format('.0f')} ({percent.format('.1f')}%)"
 
 
 if __name__ == "__main__":
