@@ -1,9 +1,12 @@
-"""Training-time data augmentation for SELD: SpecAugment and FOA rotation.
+"""Training-time data augmentation: SpecAugment, FOA rotation, mixup and time shift.
 
 - `SpecAugment`: seeded time and frequency masking of channels-last features
   `[B, T, F, C]`, as used by Phan et al. (2020): per channel, intensity-vector
   channels too, 2 time and 2 frequency masks of width U[0, 10), filled with
   the spectrogram's mean.
+- `Mixup` and `TimeShift`: the DCASE2022 SED baseline's batch mixup (targets
+  of every rate and their sample weights mixed consistently) and time shift
+  (frame targets shifted with the features).
 - FOA rotation (Mazzon et al., 2019, "First order ambisonics domain spatial
   augmentation for DNN-based direction of arrival estimation"): 16 channel
   swap / sign-inversion patterns of first-order Ambisonics that map a source
@@ -311,3 +314,240 @@ class SpecAugment(keras.layers.Layer):
             seed=self.seed,
         )
         return config
+
+
+MIXUP_MODES = ("soft", "hard")
+MIXUP_PAIRINGS = ("same_targets", "any")
+
+
+def _per_example(values: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """`values [B]` reshaped to broadcast against `like [B, ...]`, in its dtype."""
+    shape = tf.concat([tf.shape(values), tf.ones([tf.rank(like) - 1], tf.int32)], 0)
+    return tf.reshape(tf.cast(values, like.dtype), shape)
+
+
+def mix_batch(
+    features: tf.Tensor,
+    labels: Mapping[str, tf.Tensor],
+    partner: tf.Tensor,
+    lam: tf.Tensor,
+    mode: str = "soft",
+    sample_weights: Mapping[str, tf.Tensor] | None = None,
+) -> tuple:
+    """Mix every example `i` of a batch with example `partner[i]`, with weight `lam[i]` on itself.
+
+    Features become `lam * x + (1 - lam) * x[partner]`. Every target, at any
+    rate, mixes alike: "soft" the same convex combination, "hard" the
+    element-wise max (the union of binary labels). Sample weights become
+    `min(w, w[partner])`: a mixed example holds its partner's sound, so a
+    target either of them lacks is unknown for the mix and stays masked. An
+    example paired with itself and `lam = 1` is left exactly unchanged.
+
+    Args:
+        features: `[B, ...]`.
+        labels: targets `[B, ...]` by name.
+        partner: int32 `[B]`, indices into the batch.
+        lam: `[B]`, the weight of each example itself.
+        mode: "soft" or "hard".
+        sample_weights: per-target weights `[B, ...]`, or None.
+
+    Returns:
+        `(features, labels)`, or `(features, labels, sample_weights)` when these are given.
+    """
+    if mode not in MIXUP_MODES:
+        raise ConfigError(f"mixup mode: expected one of {list(MIXUP_MODES)}, found {mode!r}")
+
+    def convex(x: tf.Tensor) -> tf.Tensor:
+        weight = _per_example(lam, x)
+        return weight * x + (1 - weight) * tf.gather(x, partner)
+
+    features = convex(features)
+    if mode == "soft":
+        labels = {key: convex(value) for key, value in labels.items()}
+    else:
+        labels = {key: tf.maximum(value, tf.gather(value, partner)) for key, value in labels.items()}
+    if sample_weights is None:
+        return features, labels
+    weights = {key: tf.minimum(value, tf.gather(value, partner)) for key, value in sample_weights.items()}
+    return features, labels, weights
+
+
+@keras.saving.register_keras_serializable(package="seld_tf")
+class Mixup:
+    """tf.data augmentation: mixup of the examples of a batch and of all their targets alike.
+
+    Follows DESED_task's `mixup` (the DCASE2022 SED baseline, `desed_task/
+    data_augm.py`, applied in `sed_trainer.py` with probability 0.5 per
+    batch): a random permutation pairs the examples of a batch, `lam ~
+    Beta(alpha, alpha)` weighs each example against its partner, and targets
+    mix "soft" (the same convex combination) or "hard" (the element-wise max,
+    the baseline's `clamp(y + y[perm], 0, 1)` for binary labels). See
+    `mix_batch` for the arithmetic and how sample weights mix.
+
+    The baseline mixes each subset (strong, weak, unlabelled) of its batch
+    separately. Here, with `pairing="same_targets"`, the permutation pairs
+    examples only with examples that have the same targets present (the same
+    non-zero sample weights), which is the same thing for a batch drawn from
+    several subsets; with `pairing="any"` a pair of a strong and a weak clip
+    keeps only the targets both have (weights `min`).
+
+    Called as `mixup(features, labels)` or `mixup(features, labels,
+    sample_weights)` on a batch; returns as many values as it is given.
+    Sample weights (`[B, 1, ..., 1]`, as `make_train_dataset` yields them)
+    must be passed wherever some examples lack some targets, or the zeros
+    filled in for a missing target would be mixed in as labels.
+
+    Args:
+        alpha: Beta(alpha, alpha) parameter, > 0 (baseline: 0.2).
+        probability: chance that a batch (or, with `per_example_lambda`, an
+            example) is mixed at all (baseline: 0.5).
+        mode: "soft" or "hard" target mixing (baseline default: "soft").
+        per_example_lambda: draw `lam` and the mix-or-not decision per
+            example; otherwise one per batch, as the baseline.
+        pairing: "same_targets" or "any", see above.
+        seed: seed of the draws (a `keras.random.SeedGenerator`); None draws a random seed.
+    """
+
+    takes_sample_weights = True
+
+    def __init__(
+        self,
+        alpha: float = 0.2,
+        probability: float = 0.5,
+        mode: str = "soft",
+        per_example_lambda: bool = False,
+        pairing: str = "same_targets",
+        seed: int | None = None,
+    ):
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
+            raise ConfigError(f"Mixup.alpha: expected a number > 0, found {alpha!r}")
+        if isinstance(probability, bool) or not isinstance(probability, numbers.Real) or not 0 <= probability <= 1:
+            raise ConfigError(f"Mixup.probability: expected a number in [0, 1], found {probability!r}")
+        if mode not in MIXUP_MODES:
+            raise ConfigError(f"Mixup.mode: expected one of {list(MIXUP_MODES)}, found {mode!r}")
+        if pairing not in MIXUP_PAIRINGS:
+            raise ConfigError(f"Mixup.pairing: expected one of {list(MIXUP_PAIRINGS)}, found {pairing!r}")
+        self.alpha = float(alpha)
+        self.probability = float(probability)
+        self.mode = mode
+        self.per_example_lambda = bool(per_example_lambda)
+        self.pairing = pairing
+        self.seed = seed
+        self._seed_generator = keras.random.SeedGenerator(seed)
+
+    def _partners(self, batch: tf.Tensor, sample_weights: Mapping[str, tf.Tensor] | None) -> tf.Tensor:
+        group = tf.zeros([batch], tf.int32)
+        if self.pairing == "same_targets" and sample_weights:
+            for bit, key in enumerate(sorted(sample_weights)):
+                present = tf.reshape(sample_weights[key], [batch, -1])[:, 0] > 0
+                group += tf.cast(present, tf.int32) * 2**bit
+        # Both orders list the groups as contiguous blocks of the same sizes,
+        # in the same order: the k-th of one and the k-th of the other share a group.
+        by_group = tf.argsort(group, stable=True)
+        key = tf.cast(group, tf.float32) + keras.random.uniform([batch], seed=self._seed_generator)
+        shuffled = tf.argsort(key)
+        return tf.gather(shuffled, tf.argsort(by_group))
+
+    def __call__(self, features: tf.Tensor, labels: Mapping[str, tf.Tensor], sample_weights=None) -> tuple:
+        batch = tf.shape(features)[0]
+        draws = batch if self.per_example_lambda else 1
+        lam = keras.random.beta([draws], self.alpha, self.alpha, seed=self._seed_generator)
+        mixed = keras.random.uniform([draws], seed=self._seed_generator) < self.probability
+        lam = tf.broadcast_to(tf.where(mixed, lam, 1.0), [batch])
+        mixed = tf.broadcast_to(mixed, [batch])
+        partner = tf.where(mixed, self._partners(batch, sample_weights), tf.range(batch))
+        return mix_batch(features, dict(labels), partner, lam, self.mode, sample_weights)
+
+    def get_config(self) -> dict:
+        return dict(
+            alpha=self.alpha,
+            probability=self.probability,
+            mode=self.mode,
+            per_example_lambda=self.per_example_lambda,
+            pairing=self.pairing,
+            seed=self.seed,
+        )
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Mixup":
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="seld_tf")
+class TimeShift:
+    """tf.data augmentation: roll each example along time, its frame targets alike.
+
+    Each example of a batch `[B, T, ...]` is rolled (wrapped around, as
+    DESED_task's `frame_shift` does with `torch.roll`) by `k *
+    frames_per_label` feature frames and its frame targets `[B, T /
+    frames_per_label, ...]` by `k` label frames, `k` uniform in `{-K, ...,
+    K}` with `K = max_shift_frames // frames_per_label`; positive `k` moves
+    content later. Unlike the baseline (Gaussian shifts, sd 90 frames, whose
+    label shift rounds), the shift is a whole number of label frames, so
+    features and frame targets stay exactly aligned. Clip targets and sample
+    weights are unchanged.
+
+    Args:
+        max_shift_frames: largest shift, in feature frames, >= 0.
+        frames_per_label: feature frames per label frame (the model's time pooling).
+        frame_targets: names of the frame targets, which must be in the labels.
+        seed: seed of the draws (a `keras.random.SeedGenerator`); None draws a random seed.
+    """
+
+    def __init__(
+        self,
+        max_shift_frames: int,
+        frames_per_label: int,
+        frame_targets: Sequence[str] = ("strong",),
+        seed: int | None = None,
+    ):
+        for name, value, minimum in (
+            ("max_shift_frames", max_shift_frames, 0),
+            ("frames_per_label", frames_per_label, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+                raise ConfigError(f"TimeShift.{name}: expected an integer >= {minimum}, found {value!r}")
+        if isinstance(frame_targets, str):
+            raise ConfigError(f"TimeShift.frame_targets: expected a sequence of names, found {frame_targets!r}")
+        self.max_shift_frames = int(max_shift_frames)
+        self.frames_per_label = int(frames_per_label)
+        self.frame_targets = tuple(frame_targets)
+        self.seed = seed
+        self._seed_generator = keras.random.SeedGenerator(seed)
+
+    @staticmethod
+    def _roll(x: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
+        length = tf.shape(x)[1]
+        source = tf.math.floormod(tf.range(length)[None, :] - shift[:, None], length)
+        return tf.gather(x, source, axis=1, batch_dims=1)
+
+    def __call__(self, features: tf.Tensor, labels: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        missing = [key for key in self.frame_targets if key not in labels]
+        if missing:
+            raise ConfigError(f"TimeShift: frame targets {missing} not found; labels hold {sorted(labels)}")
+        frames = features.shape[1]
+        for key in self.frame_targets:
+            length = labels[key].shape[1]
+            if frames is not None and length is not None and length * self.frames_per_label != frames:
+                raise ConfigError(
+                    f"TimeShift: frame target {key!r} has {length} frames, expected {frames} feature frames "
+                    f"/ frames_per_label {self.frames_per_label}"
+                )
+        limit = self.max_shift_frames // self.frames_per_label
+        shift = keras.random.randint([tf.shape(features)[0]], -limit, limit + 1, seed=self._seed_generator)
+        labels = dict(labels)
+        for key in self.frame_targets:
+            labels[key] = self._roll(labels[key], shift)
+        return self._roll(features, shift * self.frames_per_label), labels
+
+    def get_config(self) -> dict:
+        return dict(
+            max_shift_frames=self.max_shift_frames,
+            frames_per_label=self.frames_per_label,
+            frame_targets=list(self.frame_targets),
+            seed=self.seed,
+        )
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TimeShift":
+        return cls(**config)

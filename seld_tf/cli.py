@@ -21,6 +21,13 @@ def _folds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated fold numbers like 3,4,5,6, got {text!r}") from None
 
 
+def _labels(text: str) -> list[str]:
+    labels = [part.strip() for part in text.split(",") if part.strip()]
+    if not labels:
+        raise argparse.ArgumentTypeError(f"expected comma-separated labels like Dog,Cat, got {text!r}")
+    return labels
+
+
 def _epochs(text: str) -> int:
     if not (text.isdigit() and int(text) >= 1):
         raise argparse.ArgumentTypeError(f"expected a whole number of epochs >= 1, got {text!r}")
@@ -93,7 +100,31 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _score_task(args) -> dict:
+    from seld_tf.errors import ConfigError
+    from seld_tf.metrics import sed_scoring
+
+    sed_only = {"--durations": args.durations, "--scores": args.scores}
+    given = [flag for flag, value in sed_only.items() if value is not None]
+    if args.task != "sed" and given:
+        raise ConfigError(f"{', '.join(given)} only apply to --task sed")
+    if args.folds or args.split:
+        raise ConfigError("--folds and --split select SELD references; with --task the reference TSV is the set")
+    if args.task == "tagging":
+        return sed_scoring.score_tagging(args.ref, args.pred)
+    if args.task == "scene":
+        return sed_scoring.score_scene(args.ref, args.pred, labels=args.labels)
+    return sed_scoring.score_sed(
+        args.ref, args.pred, durations=args.durations, scores=args.scores, labels=args.labels,
+        t_collar=args.collar, percentage_of_length=args.percentage_of_length, time_resolution=args.segment,
+        empty_system_output_handling=None if args.empty_output == "nan" else args.empty_output,
+    )
+
+
 def cmd_score(args) -> int:
+    if args.task is not None:
+        print(json.dumps(_score_task(args)))
+        return 0
     # Not seld_tf.evaluation: it imports TensorFlow, which would take longer than the scoring.
     from seld_tf.datasets.dcase2020_seld import CHALLENGE_SPLIT
     from seld_tf.metrics.scoring import score_folders
@@ -172,9 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="export folder (must not exist, or be empty)")
     export.set_defaults(func=cmd_export)
 
-    score = commands.add_parser("score", help="DCASE2020 SELD scores of an output folder")
-    score.add_argument("--ref", type=Path, required=True, help="metadata folder")
-    score.add_argument("--pred", type=Path, required=True, help="output folder, one CSV per reference file")
+    score = commands.add_parser(
+        "score", help="DCASE2020 SELD scores of an output folder, or with --task the scores of SED, tagging or scene TSVs"
+    )
+    score.add_argument("--ref", type=Path, required=True, help="metadata folder (--task: reference TSV)")
+    score.add_argument("--pred", type=Path, required=True, help="output folder, one CSV per reference file (--task: prediction TSV)")
+    score.add_argument("--task", choices=("sed", "tagging", "scene"), help="score TSVs of this task instead of SELD CSVs")
+    score.add_argument("--durations", type=Path, help="sed: TSV 'filename<TAB>duration' (needed with --scores)")
+    score.add_argument("--scores", type=Path, help="sed: folder of predictions_th_<threshold>.tsv for PSDS1, PSDS2, intersection F1")
+    score.add_argument("--labels", type=_labels, help="sed, scene: comma-separated labels (default: those of the reference)")
+    score.add_argument("--collar", type=float, default=0.2, help="sed: event onset/offset collar in seconds")
+    score.add_argument(
+        "--percentage-of-length", type=float, default=0.2, help="sed: offset tolerance as a fraction of the event length"
+    )
+    score.add_argument("--segment", type=float, default=1.0, help="sed: segment length in seconds")
+    score.add_argument(
+        "--empty-output",
+        choices=("zero_score", "nan"),
+        default="zero_score",
+        help="sed: event-based precision of a class without output, 0 (DCASE 2022) or NaN (sed_eval default)",
+    )
     score.add_argument("--format", choices=("auto", "polar", "cartesian"), default="auto")
     which = score.add_mutually_exclusive_group()
     which.add_argument("--folds", type=_folds, help="score only the references of these folds (names fold<N>_...), e.g. 1")

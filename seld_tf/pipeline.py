@@ -38,7 +38,9 @@ from seld_tf.errors import ConfigError
 
 Labels = Mapping[str, tf.Tensor]
 # A Keras layer augments the features only (called with training=True); any
-# other callable maps (features, labels) -> (features, labels).
+# other callable maps (features, labels) -> (features, labels), or, when it
+# has `takes_sample_weights = True` and the batches carry sample weights,
+# (features, labels, weights) -> (features, labels, weights).
 Augmentation = Union[keras.layers.Layer, Callable[[tf.Tensor, Labels], tuple[tf.Tensor, Labels]]]
 TARGET_RATES = ("frame", "clip")
 
@@ -301,6 +303,10 @@ def _augmentation_fn(augment: Augmentation | Sequence[Augmentation]) -> Callable
         for step in steps:
             if isinstance(step, keras.layers.Layer):
                 features = step(features, training=True)
+            elif weights and getattr(step, "takes_sample_weights", False):
+                # Mixing examples changes which targets are present (e.g. `Mixup`).
+                features, labels, sample_weights = step(features, labels, *weights)
+                weights = (sample_weights,)
             else:
                 features, labels = step(features, labels)
         return (features, labels, *weights)

@@ -34,6 +34,7 @@ OBJECT_MODULES = (
     "seld_tf.schedules",
     "seld_tf.augment",
     "seld_tf.callbacks",
+    "seld_tf.metrics.streaming",
 )
 
 

@@ -76,7 +76,7 @@ def test_get_preset_applies_overrides_and_leaves_the_preset_alone():
 
 
 def test_unknown_preset_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="'dcase2019'.*'apae', 'dcase2020', 'desed', 'einv2'"):
+    with pytest.raises(ConfigError, match="'dcase2019'.*'apae', 'apae2021', 'dcase2020', 'desed', 'desed_baseline', 'einv2', 'mtl_vae2022', 'nada2022'"):
         get_preset("dcase2019")
 
 

@@ -20,6 +20,7 @@ MEL_NORMS = ("slaney", None)
 SPECTRA = ("power", "magnitude")
 LOGS = ("db", "log_eps")
 IV_MAPPINGS = ("acn", "legacy")
+STFT_SCALINGS = (None, "density")
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
@@ -55,8 +56,13 @@ class FeatureConfig:
         hop_length: Frame step in samples.
         win_length: Window length in samples (<= n_fft); the window is
             zero-padded symmetrically to `n_fft` as librosa does.
-        window: "hann" or "hamming", periodic (`fftbins=True`) like
-            `scipy.signal.get_window` and librosa.
+        window: "hann" or "hamming".
+        window_periodic: Periodic window (`fftbins=True`, the librosa and
+            `scipy.signal.get_window` default); False gives the symmetric
+            window of `np.hamming` and `torch.hamming_window(periodic=False)`.
+        stft_scaling: None (the raw DFT, as librosa) or "density": the STFT
+            divided by `sqrt(sum(window**2))`, as `scipy.signal.spectrogram(fs=1,
+            mode="magnitude")` scales it; it matters before `log(x + log_eps)`.
         center: Pad `n_fft // 2` samples on both sides so that frame `t` is
             centred on sample `t * hop_length` (librosa's `center=True`).
         pad_mode: "constant" (zeros; librosa >= 0.10 default) or "reflect".
@@ -100,6 +106,8 @@ class FeatureConfig:
     log_eps: float = 1e-8
     iv_mapping: str = "acn"
     gcc_lags: int = 64
+    window_periodic: bool = True
+    stft_scaling: str | None = None
 
     def __post_init__(self) -> None:
         _check_int("sample_rate", self.sample_rate, 1)
@@ -116,7 +124,7 @@ class FeatureConfig:
             raise ConfigError(
                 f"FeatureConfig.gcc_lags: expected an even number <= n_fft ({self.n_fft}), found {self.gcc_lags}"
             )
-        for name in ("center", "mel_htk"):
+        for name in ("center", "mel_htk", "window_periodic"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"FeatureConfig.{name}: expected true or false, found {getattr(self, name)!r}")
         _check_choice("window", self.window, WINDOWS)
@@ -125,6 +133,7 @@ class FeatureConfig:
         _check_choice("spectrum", self.spectrum, SPECTRA)
         _check_choice("log", self.log, LOGS)
         _check_choice("iv_mapping", self.iv_mapping, IV_MAPPINGS)
+        _check_choice("stft_scaling", self.stft_scaling, STFT_SCALINGS)
         _check_number("fmin", self.fmin, positive=False)
         if self.fmax is not None:
             _check_number("fmax", self.fmax, positive=True)
@@ -217,6 +226,8 @@ PRESETS: dict[str, FeatureConfig] = {
         top_db=None,
         iv_mapping="legacy",
     ),
+    # Superseded by "apae2021", which adds the symmetric window and scipy's
+    # density scaling; kept so that existing caches and configs still resolve.
     # 2APAE (Deshmukh et al.): 32 kHz, 2048-point Hamming window, hop 1024,
     # magnitude STFT, 64 mels in 50 Hz - 16 kHz, log(x + 1e-8). Their 10 s
     # clips give 311 frames = 1 + (320000 - 2048) // 1024, i.e. an uncentred STFT.
@@ -233,6 +244,7 @@ PRESETS: dict[str, FeatureConfig] = {
         spectrum="magnitude",
         log="log_eps",
     ),
+    # Kept for its resolution; "desed_baseline" is the baseline's own recipe.
     # DCASE2022 Task 4 (DESED) resolution: 16 kHz, n_fft = window = 2048,
     # hop 256, 128 mels in 0 - 8 kHz, librosa-style log-mel. The DESED_task
     # baseline itself uses torchaudio (symmetric Hamming window, magnitude,
@@ -246,6 +258,82 @@ PRESETS: dict[str, FeatureConfig] = {
         n_mels=128,
         fmin=0.0,
         fmax=8000.0,
+    ),
+    # Nada et al. 2022 (specs/nada2022.md §3 "Features"; the paper gives only
+    # 64 bands, 40 ms frames, 20 ms shift): 44.1 kHz, Hamming 1764 in a
+    # 2048-point FFT, hop 882, centred with zero padding, 64 Slaney mels over
+    # 0 - 22050 Hz, power, ln(x + 1e-10). 10 s -> 500 frames (librosa's 501st
+    # is dropped by `num_frames`).
+    "nada2022": FeatureConfig(
+        sample_rate=44100,
+        n_fft=2048,
+        hop_length=882,
+        win_length=1764,
+        window="hamming",
+        n_mels=64,
+        spectrum="power",
+        log="log_eps",
+        log_eps=1e-10,
+    ),
+    # MTL-VAE 2022 (specs/mtl_vae.md §3 "Features", from its audio_lib.py):
+    # librosa melspectrogram at 16 kHz, Hann 2048, hop 384, centred with zero
+    # padding, power, 128 Slaney mels 0 - 8 kHz; 10 s -> 417 frames. The code's
+    # amplitude_to_db(mel, amin=1e-5, top_db=None) is 20*log10 of the power mel,
+    # exactly twice this power_to_db; the factor cancels in the per-bin scaler.
+    # DC removal and -3 LUFS loudness normalisation act on the audio, not here.
+    "mtl_vae2022": FeatureConfig(
+        sample_rate=16000,
+        n_fft=2048,
+        hop_length=384,
+        win_length=2048,
+        n_mels=128,
+        fmax=8000.0,
+        amin=1e-5,
+        top_db=None,
+    ),
+    # 2APAE (Deshmukh et al. 2021; specs/apae.md §3, after Kong's
+    # utils/features.py): scipy.signal.spectrogram(mode="magnitude", fs=1) with
+    # np.hamming(2048) (symmetric), hop 1024, no centring; 64 Slaney mels
+    # 50 Hz - 16 kHz on the magnitude; ln(x + 1e-8). The density scaling is kept
+    # because the 1e-8 offset does not commute with it. 10 s -> 311 frames.
+    "apae2021": FeatureConfig(
+        sample_rate=32000,
+        n_fft=2048,
+        hop_length=1024,
+        win_length=2048,
+        window="hamming",
+        window_periodic=False,
+        stft_scaling="density",
+        center=False,
+        n_mels=64,
+        fmin=50.0,
+        fmax=16000.0,
+        spectrum="magnitude",
+        log="log_eps",
+        log_eps=1e-8,
+    ),
+    # DCASE2022 Task 4 baseline front end (specs/mtl_vae.md §3, DESED_task
+    # sed_trainer.py; torchaudio MelSpectrogram defaults): 16 kHz, symmetric
+    # Hamming 2048, hop 256, centred with reflect padding, magnitude, 128 HTK
+    # mels 0 - 8 kHz without normalisation, dB with amin 1e-5. Not expressible
+    # here, so left to the caller: torchaudio's 20*log10 (twice this), its clamp
+    # to [-50, 80] dB, its 626th frame of a 10 s clip (1 + S // 256; this keeps
+    # 625) and the per-clip min-max scaling.
+    "desed_baseline": FeatureConfig(
+        sample_rate=16000,
+        n_fft=2048,
+        hop_length=256,
+        win_length=2048,
+        window="hamming",
+        window_periodic=False,
+        pad_mode="reflect",
+        n_mels=128,
+        fmax=8000.0,
+        mel_htk=True,
+        mel_norm=None,
+        spectrum="magnitude",
+        amin=1e-5,
+        top_db=None,
     ),
 }
 

@@ -50,11 +50,22 @@ def stft(audio: np.ndarray, config: FeatureConfig) -> np.ndarray:
         n_fft=config.n_fft,
         hop_length=config.hop_length,
         win_length=config.win_length,
-        window=config.window,
+        window=_window(config),
         center=config.center,
         pad_mode=config.pad_mode,
     )
-    return np.transpose(spec[..., :num_frames], (2, 1, 0))
+    return np.transpose(spec[..., :num_frames], (2, 1, 0)) * stft_scale(config)
+
+
+def _window(config: FeatureConfig) -> np.ndarray:
+    return scipy.signal.get_window(config.window, config.win_length, fftbins=config.window_periodic)
+
+
+def stft_scale(config: FeatureConfig) -> float:
+    """The factor `config.stft_scaling` applies to the STFT: 1, or `1 / sqrt(sum(window**2))`."""
+    if config.stft_scaling == "density":
+        return float(1.0 / np.sqrt(np.sum(_window(config) ** 2)))
+    return 1.0
 
 
 def mel_filterbank(config: FeatureConfig, dtype: np.dtype | type = np.float64) -> np.ndarray:
@@ -148,12 +159,13 @@ def mel_filterbank_tf(config: FeatureConfig, dtype: str | tf.DType = "float32") 
 
 
 def stft_window(config: FeatureConfig) -> np.ndarray:
-    """The periodic analysis window zero-padded to `n_fft`, centred as librosa pads it.
+    """The analysis window zero-padded to `n_fft`, centred as librosa pads it, times `stft_scale`.
 
     `tf.signal.stft` would pad a short window at the end instead, which
     shifts every frame by `(n_fft - win_length) / 2` samples.
     """
-    window = scipy.signal.get_window(config.window, config.win_length, fftbins=True)
+    # Scaling the window scales the DFT, so the TF path needs no extra op.
+    window = _window(config) * stft_scale(config)
     left = (config.n_fft - config.win_length) // 2
     return np.pad(window, (left, config.n_fft - config.win_length - left))
 
