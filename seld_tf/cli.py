@@ -41,8 +41,14 @@ def _synth_seld(args) -> dict:
     return synthesize_seld_dataset(args.out, config, formats=FORMATS[args.format], progress=not args.quiet)
 
 
+def _synth_desed(args) -> dict:
+    from seld_tf.datasets.synth.desed import DesedSynthConfig, synthesize_desed_dataset
+
+    return synthesize_desed_dataset(args.out, DesedSynthConfig.preset(args.size, seed=args.seed), progress=not args.quiet)
+
+
 def cmd_synth(args) -> int:
-    summary = _synth_seld(args)
+    summary = {"seld": _synth_seld, "desed": _synth_desed}[args.kind](args)
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 
@@ -164,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     seld.add_argument("--duration", type=float, default=60.0, help="seconds per clip")
     seld.add_argument("--seed", type=int, default=0)
     seld.set_defaults(func=cmd_synth)
+    desed = kinds.add_parser("desed", help="a DESED (DCASE2022 Task 4) stand-in: synthetic and real-like domains")
+    desed.add_argument("--out", required=True, type=Path, help="empty or new folder (the DESED_task dcase/dataset/ root)")
+    desed.add_argument("--seed", type=int, default=0)
+    desed.add_argument("--size", choices=("cpu", "paper"), default="cpu", help="cpu: 1140 clips; paper: DCASE2022's 33,820")
+    desed.set_defaults(func=cmd_synth)
 
     features = commands.add_parser("features", help="extract features of a DCASE2020-layout dataset into a cache")
     features.add_argument("dataset_dir", type=Path)
