@@ -25,7 +25,6 @@ or an error with `strict=True`). Anything else malformed raises
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import glob
 import math
@@ -36,6 +35,7 @@ import warnings
 import soundfile
 
 from seld_tf.datasets.strong_events import StrongEvent, clip_events, events_to_weak
+from seld_tf.datasets.text import read_lines
 from seld_tf.errors import AnnotationError, AudioFileError, ConfigError, FileError
 
 # DESED_task `local/classes_dict.py` order, which fixes the model's output columns.
@@ -59,7 +59,6 @@ _HEADERS = {
     "unlabeled": ("filename",),
     "durations": ("filename", "duration"),
 }
-_LINE_END = re.compile(r"\r\n|\r|\n")
 # Plain decimals only: float() would also take "nan", "inf" and "1_0".
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # The first missing files named in a warning or error; a real download can miss thousands.
@@ -240,19 +239,7 @@ class DesedDataset:
 
 def _read_rows(path: str, header: tuple[str, ...]) -> list[tuple[int, list[str]]]:
     """The (1-based line, fields) of each row after the header, fields stripped of spaces."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read().removeprefix(codecs.BOM_UTF8)
-    except OSError as error:
-        raise FileError(path, f"cannot be read: {error.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = len(_LINE_END.findall(data[: error.start].decode("utf-8"))) + 1
-        raise AnnotationError(path, line, "is not UTF-8 text") from None
-    lines = _LINE_END.split(text)
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = read_lines(path)
     if not lines:
         raise AnnotationError(path, None, f"is empty; expected the header {_tabbed(header)}")
     found = tuple(lines[0].split("\t"))

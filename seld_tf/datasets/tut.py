@@ -42,7 +42,6 @@ missing audio) raises `AnnotationError` naming the file and its 1-based line.
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import math
 import os
@@ -53,6 +52,7 @@ from typing import NamedTuple
 import soundfile
 
 from seld_tf.datasets.strong_events import StrongEvent, clip_events
+from seld_tf.datasets.text import read_lines
 from seld_tf.errors import AnnotationError, AudioFileError, ConfigError, FileError
 
 # Alphabetical, as the `eventname` list of `mtl_sed_asc.py`: fixes the output columns.
@@ -117,7 +117,6 @@ PARTS = ("train", "test")
 # Imoto's cross-validation files call the training part "development" and the held-out part "evaluation".
 _FOLD_FILE_PART = {"train": "development", "test": "evaluation"}
 _IMOTO_HEADER = ("path", "scene_label", "event_start_time", "event_end_time", "event_label")
-_LINE_END = re.compile(r"\r\n|\r|\n")
 # Plain decimals only: float() would also take "nan", "inf" and "1_0".
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
@@ -167,19 +166,7 @@ class ImotoClip:
 
 def _lines(path: str) -> list[tuple[int, str]]:
     """The (1-based line, text) of each line up to the last non-blank one."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read().removeprefix(codecs.BOM_UTF8)
-    except OSError as error:
-        raise FileError(path, f"cannot be read: {error.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = len(_LINE_END.findall(data[: error.start].decode("utf-8"))) + 1
-        raise AnnotationError(path, line, "is not UTF-8 text") from None
-    lines = _LINE_END.split(text)
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = read_lines(path)
     numbered = list(enumerate(lines, start=1))
     for line, content in numbered:
         if not content.strip():

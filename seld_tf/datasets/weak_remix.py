@@ -26,7 +26,6 @@ raise `AnnotationError` naming the file and its 1-based line (header = line 1).
 
 from __future__ import annotations
 
-import codecs
 import csv
 import dataclasses
 import os
@@ -38,6 +37,7 @@ import numpy as np
 import yaml
 
 from seld_tf.audio import audio_info, load_audio, write_audio
+from seld_tf.datasets.text import read_lines
 from seld_tf.errors import AnnotationError, ConfigError, FileError
 from seld_tf.fileio import atomic_open
 
@@ -72,7 +72,6 @@ _ZENODO_META = "FSDKaggle2018.meta"
 _TAU_META = ("filename", "scene_label", "identifier", "source_label")
 _FSD_NAME = re.compile(r"[0-9a-f]{8}\.wav")
 _TAU_NAME = re.compile(r"audio/([a-z_]+)-([a-z]+)-(\d+)-(\d+)-([a-z])\.wav")
-_LINE_END = re.compile(r"\r\n|\r|\n")
 _EVENT_FOLDS_CSV = "dcase2018_task2_validate_meta.csv"
 
 
@@ -143,19 +142,7 @@ class Mixture:
 
 def _read_table(path: str, header: tuple[str, ...], delimiter: str) -> list[tuple[int, list[str]]]:
     """The (1-based line, fields) of each row after the exact `header`."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read().removeprefix(codecs.BOM_UTF8)
-    except OSError as error:
-        raise FileError(path, f"cannot be read: {error.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = len(_LINE_END.findall(data[: error.start].decode("utf-8"))) + 1
-        raise AnnotationError(path, line, "is not UTF-8 text") from None
-    lines = _LINE_END.split(text)
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = read_lines(path)
     shown = repr(delimiter.join(header))
     if not lines:
         raise AnnotationError(path, None, f"is empty; expected the header {shown}")
