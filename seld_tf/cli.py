@@ -47,8 +47,20 @@ def _synth_desed(args) -> dict:
     return synthesize_desed_dataset(args.out, DesedSynthConfig.preset(args.size, seed=args.seed), progress=not args.quiet)
 
 
+def _synth_weakmix(args) -> dict:
+    from seld_tf.datasets.synth.weakmix import WeakmixSynthConfig, synthesize_weakmix_dataset
+
+    return synthesize_weakmix_dataset(args.out, WeakmixSynthConfig.preset(args.size, seed=args.seed), progress=not args.quiet)
+
+
+def _synth_tut(args) -> dict:
+    from seld_tf.datasets.synth.tut import TutSynthConfig, synthesize_tut_dataset
+
+    return synthesize_tut_dataset(args.out, TutSynthConfig.preset(args.size, seed=args.seed), progress=not args.quiet)
+
+
 def cmd_synth(args) -> int:
-    summary = {"seld": _synth_seld, "desed": _synth_desed}[args.kind](args)
+    summary = {"seld": _synth_seld, "desed": _synth_desed, "weakmix": _synth_weakmix, "tut": _synth_tut}[args.kind](args)
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 
@@ -175,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     desed.add_argument("--seed", type=int, default=0)
     desed.add_argument("--size", choices=("cpu", "paper"), default="cpu", help="cpu: 1140 clips; paper: DCASE2022's 33,820")
     desed.set_defaults(func=cmd_synth)
+    weakmix = kinds.add_parser("weakmix", help="FSDKaggle2018 + TAU 2019 stand-in sources and their 2APAE remix")
+    weakmix.add_argument("--out", required=True, type=Path, help="empty or new folder for both source trees and the workspace")
+    weakmix.add_argument("--seed", type=int, default=0)
+    weakmix.add_argument("--size", choices=("cpu", "paper"), default="cpu", help="cpu: 10 classes, 400 mixtures per SNR; paper: 41, 8000")
+    weakmix.set_defaults(func=cmd_synth)
+    tut = kinds.add_parser("tut", help="Imoto's SED+ASC metadata over TUT-style audio: 4 scenes, 25 imbalanced classes")
+    tut.add_argument("--out", required=True, type=Path, help="the root of meta/, crossvaridation/ and the TUT audio folders")
+    tut.add_argument("--seed", type=int, default=0)
+    tut.add_argument("--size", choices=("cpu", "paper"), default="cpu", help="cpu: dev ~26 min, eval ~8 min; paper: ~170 + 74 min")
+    tut.set_defaults(func=cmd_synth)
 
     features = commands.add_parser("features", help="extract features of a DCASE2020-layout dataset into a cache")
     features.add_argument("dataset_dir", type=Path)
