@@ -85,7 +85,7 @@ def test_split_and_folds_are_alternatives(tmp_path, capsys):
 
 def test_readme_score_command_works(tmp_path, capsys):
     # The command exactly as the README shows it, on a run's test outputs beside all six folds' metadata.
-    (command,) = re.findall(r"^seld-tf score .*$", README.read_text(), flags=re.MULTILINE)
+    (command,) = re.findall(r"^seld-tf score --ref .*$", README.read_text(), flags=re.MULTILINE)
     ref, pred = _folders(tmp_path)
     paths = {"data/synth/metadata_dev": str(ref), "runs/baseline/outputs/test": str(pred)}
     argv = [paths.get(word, word) for word in shlex.split(command)[1:]]
