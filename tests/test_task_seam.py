@@ -6,10 +6,7 @@ is named by its import path in the recipe, like a researcher's own task.
 
 import csv
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +17,8 @@ from seld_tf.recipes import load_recipe, recipe_from_dict
 from seld_tf.runs import RunFolder, predict_file
 from seld_tf.saving import load_model
 from seld_tf.tasks import prepare_task, task_class
+from cli_runner import run_cli
 
-TESTS = Path(__file__).resolve().parent
 RECIPE = {
     "name": "toy",
     "task": "toy_task:ToyTaggingTask",
@@ -33,12 +30,6 @@ RECIPE = {
 }
 
 
-def cli(*args, kill_at=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
-    env.pop("SELD_TF_KILL_AT", None)
-    if kill_at:
-        env["SELD_TF_KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, "-m", "seld_tf.cli", "--quiet", *map(str, args)], env=env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +46,10 @@ def toy(tmp_path_factory):
 def test_the_toy_task_trains_resumes_and_evaluates_through_the_cli(toy):
     root, data, recipe_path = toy
     run = RunFolder(root / "run")
-    killed = cli("train", recipe_path, "--data", data, "--out", run.path, kill_at="commit@2")
+    killed = run_cli("train", recipe_path, "--data", data, "--out", run.path, kill_at="commit@2")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert run.committed_epochs() == 2 and not run.finished
-    resumed = cli("train", recipe_path, "--data", data, "--out", run.path)
+    resumed = run_cli("train", recipe_path, "--data", data, "--out", run.path)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert summary["monitor"] == "val_ap_micro" and summary["epochs_run"] == 1
@@ -74,7 +65,7 @@ def test_the_toy_task_trains_resumes_and_evaluates_through_the_cli(toy):
     best = evaluator.evaluate(load_model(run.best), with_losses=False).scores["ap_micro"]
     assert best == pytest.approx(max(scores), abs=1e-6)
 
-    evaluated = cli("evaluate", run.path, "--data", data, "--split", "test")
+    evaluated = run_cli("evaluate", run.path, "--data", data, "--split", "test")
     assert evaluated.returncode == 0, evaluated.stderr
     test_scores = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert set(test_scores) == {"ap_micro"} and 0 < test_scores["ap_micro"] <= 1
@@ -96,7 +87,7 @@ def test_a_recipe_without_task_is_seld_and_task_groups_are_strict():
 
 
 def test_unknown_tasks_are_named():
-    with pytest.raises(ConfigError, match="unknown task 'sed'; registered tasks: \\['seld'\\]"):
+    with pytest.raises(ConfigError, match="unknown task 'sed'; registered tasks: \\['desed_sed', 'scene_event', 'seld', 'weak_tagging'\\]"):
         task_class("sed")
     with pytest.raises(ConfigError, match="cannot import"):
         task_class("no_such_module:Task")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import importlib
 import os
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -24,7 +25,12 @@ from seld_tf.pipeline import ClipRecord, TargetSpec
 
 # Registered task names -> "module:Class". A recipe may also name any task
 # class by its import path ("my_package.tasks:MyTask").
-TASKS = {"seld": "seld_tf.tasks.seld:SeldTask"}
+TASKS = {
+    "seld": "seld_tf.tasks.seld:SeldTask",
+    "scene_event": "seld_tf.tasks.scene_event:SceneEventTask",
+    "desed_sed": "seld_tf.tasks.desed_sed:DesedSedTask",
+    "weak_tagging": "seld_tf.tasks.weak_tagging:WeakTaggingTask",
+}
 
 
 def task_class(name: str) -> type["Task"]:
@@ -94,13 +100,21 @@ class Task(abc.ABC):
         """`(clip records, references)` of a split; references are what `Evaluator.score`
         compares with, None for an unlabelled split (or `with_targets=False`)."""
 
-    @abc.abstractmethod
+    # The defaults below serve the usual task, whose `prepare` sets `data_dir`,
+    # `feature_config` and `cache` (a `seld_tf.features.extract.FeatureCache`).
+
     def feature_scaler(self) -> tuple[np.ndarray, np.ndarray]:
         """`(mean, scale)` of the training features, each `[bins, channels]`."""
+        return self.cache.scaler()
 
-    @abc.abstractmethod
     def record(self) -> dict:
         """JSON-serialisable facts a later evaluation needs (written to `run.json`)."""
+        return {
+            "data_dir": os.fspath(Path(self.data_dir).resolve()),
+            "cache_dir": os.fspath(self.cache.root.resolve()),
+            "frames_per_label": self.frames_per_label,
+            "feature_config": self.feature_config.to_dict(),
+        }
 
     def targets(self) -> Mapping[str, TargetSpec] | None:
         """Every target the model trains on, by name, when some clips may lack some of

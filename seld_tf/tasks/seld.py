@@ -132,17 +132,6 @@ class SeldTask(Task):
         ]
         return items, references
 
-    def feature_scaler(self):
-        return self.cache.scaler()
-
-    def record(self) -> dict:
-        return {
-            "data_dir": os.fspath(Path(self.data_dir).resolve()),
-            "cache_dir": os.fspath(self.cache.root.resolve()),
-            "frames_per_label": self.frames_per_label,
-            "feature_config": self.feature_config.to_dict(),
-        }
-
     def augmentations(self) -> list:
         from seld_tf.augment import FoaRotation, SpecAugment
 
