@@ -167,6 +167,51 @@ def test_the_resampler_is_part_of_the_cache_identity(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("rate, backend", [(16000, "numpy"), (16000, "tf"), (44100, "numpy")])
+def test_downmix_featurises_the_channel_mean(tmp_path, rate, backend):
+    record = _clip(tmp_path, "stereo", rate, 2)
+    audio, _ = load_audio(record.path)
+    assert not np.allclose(audio[:, 0], audio[:, 1])
+    quiet = {**QUIET, "backend": backend}
+    cache = extract_clips([record], tmp_path / "cache", CONFIG_16K, "logmel", downmix=True, **quiet)
+    cached = cache.load("stereo")
+    mono = audio.mean(axis=1, keepdims=True)
+    if rate != CONFIG_16K.sample_rate:
+        # The downmix comes first: the mean is what gets resampled.
+        mono = soxr.resample(mono, rate, CONFIG_16K.sample_rate, quality="soxr_hq")
+        audio = soxr.resample(audio, rate, CONFIG_16K.sample_rate, quality="soxr_hq")
+    expected = compute_features(mono, CONFIG_16K, "logmel")
+    assert cached.shape == (expected.shape[0], CONFIG_16K.n_mels, 1) and cached.dtype == np.float32
+    np.testing.assert_allclose(cached, expected, rtol=1e-6, atol=1e-5 if backend == "numpy" else 2e-3)
+    # Not the features of either channel alone.
+    per_channel = compute_features(audio, CONFIG_16K, "logmel")
+    assert not any(np.allclose(cached[..., 0], per_channel[..., c], atol=1e-2) for c in range(2))
+    assert cache.scaler()[0].shape == (CONFIG_16K.n_mels, 1)
+
+
+def test_downmix_is_part_of_the_cache_identity(tmp_path, monkeypatch):
+    records = [_clip(tmp_path, "a", 16000, 2), _clip(tmp_path, "b", 16000, 2, seed=1)]
+    cache_dir = tmp_path / "cache"
+    extract_clips(records, cache_dir, CONFIG_16K, "logmel", **QUIET)
+    # Without downmix the identity is what it was before the option existed.
+    assert "downmix" not in json.loads((cache_dir / "features.json").read_text())
+    calls = []
+    real = extract_module._clip_features
+    monkeypatch.setattr(extract_module, "_clip_features", lambda *a: calls.append(a[0].name) or real(*a))
+
+    cache = extract_clips(records, cache_dir, CONFIG_16K, "logmel", downmix=True, **QUIET)
+    assert calls == ["a", "b"]
+    assert json.loads((cache_dir / "features.json").read_text())["downmix"] is True
+    assert cache.load("a").shape[-1] == 1 and cache.scaler()[0].shape == (CONFIG_16K.n_mels, 1)
+
+    extract_clips(records, cache_dir, CONFIG_16K, "logmel", downmix=True, **QUIET)
+    assert calls == ["a", "b"]
+
+    cache = extract_clips(records, cache_dir, CONFIG_16K, "logmel", **QUIET)
+    assert calls == ["a", "b", "a", "b"]
+    assert cache.load("a").shape[-1] == 2 and cache.scaler()[0].shape == (CONFIG_16K.n_mels, 2)
+
+
 def test_without_a_resampler_another_rate_is_refused_naming_the_file(tmp_path):
     records = [_clip(tmp_path, "a", 44100, 1), _clip(tmp_path, "b", 16000, 1)]
     with pytest.raises(AudioFilesError, match="^1 of 2 audio files could not be read:") as caught:
@@ -225,6 +270,7 @@ def test_bad_files_among_good_ones_are_reported_together(tmp_path, monkeypatch):
     [
         (dict(channels=1), ["a"], ConfigError, "expects 4 audio channels, found 1"),
         (dict(resample="kaiser_best"), ["a"], ConfigError, "expected None or one of"),
+        (dict(downmix=True), ["a"], ConfigError, "needs 4 audio channels, not a mono downmix"),
         ({}, ["a", "a"], ValueError, r"found duplicates \['a'\]"),
         (dict(scaler_names=["b"]), ["a"], ValueError, r"1 unknown: \['b'\]"),
     ],

@@ -4,7 +4,6 @@ strong / weak / unlabeled batches through `seld-tf train` and is evaluated by
 
 import csv
 import json
-from pathlib import Path
 
 import keras
 import numpy as np

@@ -7,7 +7,6 @@ is named by its import path in the recipe, like a researcher's own task.
 import csv
 import json
 import signal
-from pathlib import Path
 
 import pytest
 import yaml

@@ -6,7 +6,6 @@ The builder lives here and is named by import path in the recipe, as
 
 import csv
 import json
-from pathlib import Path
 
 import keras
 import yaml

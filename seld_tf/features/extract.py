@@ -2,7 +2,7 @@
 
 Layout of a cache folder::
 
-    CACHE_DIR/features.json   what the entries were computed with (config, array format, resampler)
+    CACHE_DIR/features.json   what the entries were computed with (config, array format, resampler, downmix)
     CACHE_DIR/<clip>.npy      float32 [frames, bins, channels], one per audio file
     CACHE_DIR/scaler.npz      per-(bin, channel) mean and scale, fitted on the named (training) clips only
 
@@ -110,13 +110,17 @@ def _resample_quality(resample: str | None) -> str | None:
     return name
 
 
-def _cache_identity(config: FeatureConfig, array_format: str, resample: str | None) -> dict:
-    return {
+def _cache_identity(config: FeatureConfig, array_format: str, resample: str | None, downmix: bool = False) -> dict:
+    identity = {
         "version": CACHE_FORMAT_VERSION,
         "array_format": array_format,
         "resample": resample,
         "config": config.to_dict(),
     }
+    if downmix:
+        # Only when set, so that caches made before the option existed stay valid.
+        identity["downmix"] = True
+    return identity
 
 
 def open_cache(
@@ -126,11 +130,12 @@ def open_cache(
     log=print,
     *,
     resample: str | None = None,
+    downmix: bool = False,
 ) -> FeatureCache:
-    """Prepare `cache_dir` for `config` and `resample`: entries made with other parameters are removed."""
+    """Prepare `cache_dir` for `config`, `resample` and `downmix`: entries made with other parameters are removed."""
     root = Path(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
-    identity = _cache_identity(config, array_format, _resample_quality(resample))
+    identity = _cache_identity(config, array_format, _resample_quality(resample), bool(downmix))
     config_path = root / CONFIG_FILE
     if config_path.exists():
         with open(config_path, encoding="utf-8") as handle:
@@ -178,6 +183,7 @@ def extract_clips(
     scaler_names: Sequence[str] | None = None,
     channels: int | None = None,
     resample: str | None = "soxr_hq",
+    downmix: bool = False,
     backend: str = "tf",
     progress: bool = True,
     log=print,
@@ -195,24 +201,32 @@ def extract_clips(
         config: feature parameters; `config.sample_rate` is the rate features are computed at.
         array_format: "foa", "mic" (4-channel audio) or "logmel" (any channel count, mono included).
         scaler_names: the records the scaler is fitted on (the training clips); None: all records.
-        channels: the audio channel count every file must have; None: any the format takes.
-            With "logmel", the `scaler_names` clips must still share one count.
+        channels: the audio channel count every file must have (before any downmix); None: any
+            the format takes. With "logmel" and no downmix, the `scaler_names` clips must still share one count.
         resample: soxr quality (`RESAMPLE_QUALITIES`, or soxr's "HQ", "VHQ", ...) that brings
             a file at another rate to `config.sample_rate`; None refuses such a file as bad.
             Part of the cache identity: a cache made with another choice is cleared.
+        downmix: average each file's channels to one (mono) channel right after loading, before
+            resampling (one channel to resample, not several), so "logmel" gives `[frames, bins, 1]`.
+            Only "logmel" takes it. Part of the cache identity (recorded only when True, so
+            caches made without it stay valid).
         backend: "tf" or "numpy" (`make_extractor`).
         progress: show a progress bar.
         log: receives one-line status messages.
 
     Raises:
         AudioFilesError: after the run, when any file was bad.
-        ConfigError: for an unknown format or resampler, or `channels` the format cannot take.
+        ConfigError: for an unknown format or resampler, `channels` the format cannot take, or
+            `downmix` with a format that needs several audio channels.
         ValueError: for duplicate record names or `scaler_names` that are not records.
     """
     from tqdm import tqdm
 
     records = list(records)
     resample = _resample_quality(resample)
+    downmix = bool(downmix)
+    if downmix and format_audio_channels(array_format) is not None:
+        raise ConfigError(f"downmix: array format {array_format!r} needs {format_audio_channels(array_format)} audio channels, not a mono downmix")
     if channels is None:
         channels = format_audio_channels(array_format)
     else:
@@ -226,7 +240,7 @@ def extract_clips(
     if unknown:
         raise ValueError(f"scaler_names must name records, found {len(unknown)} unknown: {unknown[:5]}")
 
-    cache = open_cache(cache_dir, config, array_format, log=log, resample=resample)
+    cache = open_cache(cache_dir, config, array_format, log=log, resample=resample, downmix=downmix)
     todo = [record for record in records if not cache.entry_path(record.name).exists()]
     log(f"{len(records)} clips for {cache.root}: {len(records) - len(todo)} cached, {len(todo)} to extract")
     if todo:
@@ -234,7 +248,7 @@ def extract_clips(
         failures = []
         for record in tqdm(todo, desc=f"{array_format} features", disable=not progress, file=sys.stderr):
             try:
-                save_npy(cache.entry_path(record.name), _clip_features(record, config, extract, channels, resample))
+                save_npy(cache.entry_path(record.name), _clip_features(record, config, extract, channels, resample, downmix))
             except AudioFileError as error:
                 failures.append(error)
         if failures:
@@ -285,9 +299,13 @@ def _clip_features(
     extract: Callable[[np.ndarray], np.ndarray],
     channels: int | None,
     resample: str | None,
+    downmix: bool = False,
 ) -> np.ndarray:
     # Without a resampler, load_audio refuses another rate with the error naming the file.
     audio, rate = load_audio(record.path, sample_rate=None if resample else config.sample_rate, channels=channels)
+    if downmix:
+        # Before resampling: one channel to resample instead of several (the resampler is linear).
+        audio = audio.mean(axis=1, keepdims=True)
     if rate != config.sample_rate:
         # librosa's soxr path, so the resampler is the one librosa (a declared dependency) pins.
         audio = librosa.resample(audio, orig_sr=rate, target_sr=config.sample_rate, res_type=resample, axis=0)

@@ -23,19 +23,18 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import tempfile
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-import librosa
 import numpy as np
 
-from seld_tf.audio import load_audio
 from seld_tf.datasets.weak_remix import FSD_LABELS, LAYOUTS, NUM_FOLDS, Mixture, mixture_dir, read_mixture_yaml, weak_target
 from seld_tf.errors import ConfigError
 from seld_tf.evaluation import Evaluator
 from seld_tf.features import FeatureConfig, get_preset
-from seld_tf.features.extract import fit_scaler, make_extractor, open_cache
-from seld_tf.fileio import atomic_open, save_npy
+from seld_tf.features.extract import AudioRecord, extract_clips
+from seld_tf.fileio import atomic_open
 from seld_tf.metrics.tagging import ap_macro, ap_micro, auc_macro
 from seld_tf.pipeline import ClipRecord, TargetSpec, predict_features
 from seld_tf.recipes import field
@@ -79,15 +78,6 @@ class WeakTaggingEvaluationSpec:
     threshold: float = field(0.5, gt=0, lt=1)
 
 
-def mono_logmel(path: str | os.PathLike, config: FeatureConfig, extract: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Features `[frames, bins, 1]` of the channel mean of an audio file, resampled to `config.sample_rate`."""
-    audio, rate = load_audio(path)
-    mono = audio.mean(axis=1)
-    if rate != config.sample_rate:
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=config.sample_rate, res_type=RESAMPLE)
-    return extract(mono[:, None].astype(np.float32))
-
-
 class WeakTaggingEvaluator(Evaluator):
     """Clip probabilities `[K]` scored against multi-hot references (spec §4)."""
 
@@ -127,8 +117,6 @@ class WeakTaggingTask(Task):
         return get_preset(self.recipe.data.features, **self.recipe.data.feature_overrides)
 
     def prepare(self, data_dir, cache_dir=None, *, progress=True, log=print):
-        from tqdm import tqdm
-
         data = self.recipe.data
         if data.layout not in LAYOUTS:
             raise ConfigError(f"data.layout: expected one of {list(LAYOUTS)}, found {data.layout!r}")
@@ -137,18 +125,19 @@ class WeakTaggingTask(Task):
         self.audio_dir = Path(mixture_dir(self.data_dir, data.snr, data.layout))
         if not self.audio_dir.is_dir():
             raise ConfigError(f"no mixtures at SNR {data.snr} dB: {self.audio_dir} is not a folder")
-        config = self.feature_config
         if cache_dir is None:
-            # "mono": the cache identity knows the array format, not the downmix done before it.
             cache_dir = self.data_dir / "feature_cache" / f"snr_{data.snr}_{data.features}_mono"
-        self.cache = open_cache(cache_dir, config, ARRAY_FORMAT, log=log, resample=RESAMPLE)
-        todo = [m for m in self.mixtures if not self.cache.entry_path(_name(m)).exists()]
-        log(f"{len(self.mixtures)} mixtures for {self.cache.root}: {len(todo)} to extract")
-        if todo:
-            extract = make_extractor(config, ARRAY_FORMAT)
-            for mixture in tqdm(todo, desc="weak-remix features", disable=not progress):
-                save_npy(self.cache.entry_path(_name(mixture)), mono_logmel(self.audio_dir / mixture.mixture_name, config, extract))
-        fit_scaler(self.cache, [_name(m) for m in self._split("train")])
+        self.cache = extract_clips(
+            [AudioRecord(_name(m), os.fspath(self.audio_dir / m.mixture_name)) for m in self.mixtures],
+            cache_dir,
+            self.feature_config,
+            ARRAY_FORMAT,
+            scaler_names=[_name(m) for m in self._split("train")],
+            resample=RESAMPLE,
+            downmix=True,
+            progress=progress,
+            log=log,
+        )
 
     def _split(self, split: str) -> list[Mixture]:
         data = self.recipe.data
@@ -212,7 +201,18 @@ class WeakTaggingTask(Task):
 
     def predict_audio(self, model, audio_path, record):
         config = FeatureConfig.from_dict(record["feature_config"])
-        features = mono_logmel(audio_path, config, make_extractor(config, ARRAY_FORMAT))
+        with tempfile.TemporaryDirectory() as scratch:
+            cache = extract_clips(
+                [AudioRecord("clip", os.fspath(audio_path))],
+                scratch,
+                config,
+                ARRAY_FORMAT,
+                resample=RESAMPLE,
+                downmix=True,
+                progress=False,
+                log=lambda *_: None,
+            )
+            features = cache.load("clip")
         return predict_features(model, features, frames_per_label=1, clip_outputs=("clip",))["clip"]
 
     def write_prediction(self, prediction, out_path):
