@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 
 import keras
@@ -26,7 +25,7 @@ from sklearn.metrics import average_precision_score
 
 from seld_tf.evaluation import Evaluator
 from seld_tf.features import get_preset
-from seld_tf.features.extract import AudioRecord, extract_clips
+from seld_tf.features.extract import AudioRecord, extract_clips, extract_file
 from seld_tf.pipeline import ClipRecord, TargetSpec, predict_features
 from seld_tf.recipes import field
 from seld_tf.tasks import Task
@@ -158,9 +157,8 @@ class ToyTaggingTask(Task):
             self.write_prediction(probabilities, Path(out_dir) / f"{name}.csv")
 
     def predict_audio(self, model, audio_path, record):
-        with tempfile.TemporaryDirectory() as scratch:
-            cache = extract_clips([AudioRecord("clip", os.fspath(audio_path))], scratch, self.config, "logmel", progress=False)
-            return predict_features(model, cache.load("clip"), frames_per_label=1, clip_outputs=("tags",))["tags"]
+        features = extract_file(audio_path, self.config, "logmel")
+        return predict_features(model, features, frames_per_label=1, clip_outputs=("tags",))["tags"]
 
     def write_prediction(self, prediction, out_path):
         with open(out_path, "w") as handle:

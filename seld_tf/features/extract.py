@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -255,6 +256,18 @@ def extract_clips(
             raise AudioFilesError(failures, total=len(records))
     fit_scaler(cache, scaler_names)
     return cache
+
+
+def extract_file(path: str | os.PathLike, config: FeatureConfig, array_format: str, **options) -> np.ndarray:
+    """Features of one audio file, computed exactly as `extract_clips` with `options` caches them.
+
+    For predicting a file outside a dataset: the one code path for loading,
+    checking, resampling and downmixing.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        record = AudioRecord("clip", os.fspath(path))
+        cache = extract_clips([record], scratch, config, array_format, progress=False, log=lambda *_: None, **options)
+        return cache.load("clip")
 
 
 def extract_dataset(

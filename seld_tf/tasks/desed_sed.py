@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -37,7 +36,7 @@ from seld_tf.datasets.strong_events import StrongEvent, events_to_roll, roll_to_
 from seld_tf.errors import ConfigError
 from seld_tf.evaluation import Evaluator
 from seld_tf.features import FeatureConfig, get_preset
-from seld_tf.features.extract import AudioRecord, extract_clips
+from seld_tf.features.extract import AudioRecord, extract_clips, extract_file
 from seld_tf.fileio import atomic_open
 from seld_tf.metrics.sed import event_based_metrics, segment_based_metrics
 from seld_tf.pipeline import ClipRecord, TargetSpec, predict_features
@@ -274,13 +273,8 @@ class DesedSedTask(Task):
     def predict_audio(self, model, audio_path, record: dict) -> dict[str, list[StrongEvent]]:
         """`{audio file name: events}`, the one-file form of a split's predictions."""
         front_end = self.feature_front_end(record)
-        with tempfile.TemporaryDirectory() as scratch:
-            cache = extract_clips(
-                [AudioRecord("clip", os.fspath(audio_path))], scratch, front_end.config, ARRAY_FORMAT, progress=False, log=lambda *_: None
-            )
-            outputs = predict_features(
-                model, cache.load("clip"), frames_per_label=front_end.frames_per_label, clip_outputs=("weak",)
-            )
+        features = extract_file(audio_path, front_end.config, ARRAY_FORMAT)
+        outputs = predict_features(model, features, frames_per_label=front_end.frames_per_label, clip_outputs=("weak",))
         rate = label_rate(front_end.config, front_end.frames_per_label)
         return {Path(audio_path).name: decode_strong(outputs["strong"], rate, self.recipe.evaluation)}
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, NamedTuple, Sequence
 
@@ -28,7 +27,7 @@ from seld_tf.datasets.tut import EVENT_CLASSES, FOLDS, SCENE_CLASSES, ImotoDatas
 from seld_tf.errors import ConfigError
 from seld_tf.evaluation import Evaluator
 from seld_tf.features import FeatureConfig, get_preset
-from seld_tf.features.extract import AudioRecord, extract_clips
+from seld_tf.features.extract import AudioRecord, extract_clips, extract_file
 from seld_tf.metrics.frame import frame_scores
 from seld_tf.metrics.scene import scene_scores
 from seld_tf.pipeline import ClipRecord, TargetSpec, predict_features
@@ -249,23 +248,14 @@ class SceneEventTask(Task):
 
     def predict_audio(self, model, audio_path, record):
         config = FeatureConfig.from_dict(record["feature_config"])
-        with tempfile.TemporaryDirectory() as scratch:
-            cache = extract_clips(
-                [AudioRecord("clip", os.fspath(audio_path))],
-                scratch,
-                config,
-                ARRAY_FORMAT,
-                channels=AUDIO_CHANNELS,
-                downmix=True,
-                progress=False,
-            )
-            outputs = predict_features(
-                model,
-                cache.load("clip"),
-                frames_per_label=1,
-                segment_frames=self.recipe.evaluation.segment_frames,
-                clip_outputs=("scene",),
-            )
+        features = extract_file(audio_path, config, ARRAY_FORMAT, channels=AUDIO_CHANNELS, downmix=True)
+        outputs = predict_features(
+            model,
+            features,
+            frames_per_label=1,
+            segment_frames=self.recipe.evaluation.segment_frames,
+            clip_outputs=("scene",),
+        )
         return decode_scene_event(outputs, config.frames_per_second, self.recipe.evaluation.threshold)
 
     def write_prediction(self, prediction, out_path):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -33,7 +32,7 @@ from seld_tf.datasets.weak_remix import FSD_LABELS, LAYOUTS, NUM_FOLDS, Mixture,
 from seld_tf.errors import ConfigError
 from seld_tf.evaluation import Evaluator
 from seld_tf.features import FeatureConfig, get_preset
-from seld_tf.features.extract import AudioRecord, extract_clips
+from seld_tf.features.extract import AudioRecord, extract_clips, extract_file
 from seld_tf.fileio import atomic_open
 from seld_tf.metrics.tagging import ap_macro, ap_micro, auc_macro
 from seld_tf.pipeline import ClipRecord, TargetSpec, predict_features
@@ -201,18 +200,7 @@ class WeakTaggingTask(Task):
 
     def predict_audio(self, model, audio_path, record):
         config = FeatureConfig.from_dict(record["feature_config"])
-        with tempfile.TemporaryDirectory() as scratch:
-            cache = extract_clips(
-                [AudioRecord("clip", os.fspath(audio_path))],
-                scratch,
-                config,
-                ARRAY_FORMAT,
-                resample=RESAMPLE,
-                downmix=True,
-                progress=False,
-                log=lambda *_: None,
-            )
-            features = cache.load("clip")
+        features = extract_file(audio_path, config, ARRAY_FORMAT, resample=RESAMPLE, downmix=True)
         return predict_features(model, features, frames_per_label=1, clip_outputs=("clip",))["clip"]
 
     def write_prediction(self, prediction, out_path):
