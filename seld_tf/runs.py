@@ -58,7 +58,10 @@ class RunFolder:
         return self.finished_marker.exists()
 
     def committed_epochs(self) -> int:
-        """Epochs the backup has recorded: 0 when there is no backup."""
+        """Epochs the backup has recorded (all of them once the run is finished): 0 when there is no backup."""
+        if self.finished:
+            # The backup is removed once the marker is written; the marker holds the count.
+            return int(json.loads(self.finished_marker.read_text(encoding="utf-8"))["epochs"])
         if not self.backup_metadata.exists():
             return 0
         try:

@@ -78,6 +78,8 @@ def test_a_finished_run_is_refused_and_only_the_marker_says_finished(tmp_path):
     assert not run.finished
     run.mark_finished({"epochs": 1})
     assert run.finished and not run.backup.exists()
+    # A kill after the marker loses nothing: every epoch counts as committed.
+    assert run.committed_epochs() == 1
     with pytest.raises(RunError, match="holds a finished run"):
         run.prepare("val_seld", "min")
 
