@@ -32,11 +32,11 @@ import os
 import re
 import warnings
 
-import soundfile
 
 from seld_tf.datasets.strong_events import StrongEvent, clip_events, events_to_weak
+from seld_tf.audio import audio_info
 from seld_tf.datasets.text import read_lines
-from seld_tf.errors import AnnotationError, AudioFileError, ConfigError, FileError
+from seld_tf.errors import AnnotationError, ConfigError, FileError
 
 # DESED_task `local/classes_dict.py` order, which fixes the model's output columns.
 CLASS_NAMES = (
@@ -223,7 +223,7 @@ class DesedDataset:
         clips, overrun = [], 0
         for name in names:
             path = os.path.join(folder, name)
-            duration = durations[name] if name in durations else _audio_duration(path)
+            duration = durations[name] if name in durations else audio_info(path).duration
             strong, weak = None, None
             if events is not None:
                 overrun += sum(event.offset > duration for event in events[name])
@@ -333,12 +333,3 @@ def _read_durations(path: str) -> dict[str, float]:
         durations[name] = duration
     return durations
 
-
-def _audio_duration(path: str) -> float:
-    try:
-        info = soundfile.info(path)
-    except RuntimeError as error:  # soundfile's LibsndfileError is one
-        raise AudioFileError(path, f"cannot read the audio header: {error}") from None
-    if info.samplerate <= 0 or info.frames <= 0:
-        raise AudioFileError(path, f"has no audio ({info.frames} frames at {info.samplerate} Hz)")
-    return info.frames / info.samplerate

@@ -49,11 +49,11 @@ import re
 import warnings
 from typing import NamedTuple
 
-import soundfile
 
 from seld_tf.datasets.strong_events import StrongEvent, clip_events
+from seld_tf.audio import audio_info
 from seld_tf.datasets.text import read_lines
-from seld_tf.errors import AnnotationError, AudioFileError, ConfigError, FileError
+from seld_tf.errors import AnnotationError, ConfigError, FileError
 
 # Alphabetical, as the `eventname` list of `mtl_sed_asc.py`: fixes the output columns.
 EVENT_CLASSES = (
@@ -461,7 +461,7 @@ class ImotoDataset:
             if self.check_audio:
                 if not os.path.isfile(audio):
                     raise AnnotationError(path, first, f"audio {audio} does not exist")
-                duration = _audio_duration(audio)
+                duration = audio_info(audio).duration
                 overrun += sum(event.offset > duration for event in events)
                 events = clip_events(events, duration)
             clips.append(ImotoClip(name, audio, scene, events, duration))
@@ -476,12 +476,3 @@ class ImotoDataset:
 def _tabbed(fields: tuple[str, ...]) -> str:
     return repr("\t".join(fields))
 
-
-def _audio_duration(path: str) -> float:
-    try:
-        info = soundfile.info(path)
-    except RuntimeError as error:  # soundfile's LibsndfileError is one
-        raise AudioFileError(path, f"cannot read the audio header: {error}") from None
-    if info.samplerate <= 0 or info.frames <= 0:
-        raise AudioFileError(path, f"has no audio ({info.frames} frames at {info.samplerate} Hz)")
-    return info.frames / info.samplerate
