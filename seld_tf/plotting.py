@@ -252,3 +252,60 @@ def plot_doa_error_convergence(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_weight_sweep(
+    sweeps: Mapping[str, Mapping[float, Sequence[Mapping[str, float]]]],
+    panels: Mapping[str, str],
+    *,
+    xlabel: str = "scene weight alpha",
+    ylabel: str = "F-score (%)",
+    scale: float = 100.0,
+    title: str = "",
+) -> plt.Figure:
+    """Scores against a loss weight on a log axis, one line per method, as Fig. 2 of Nada et al. (2022).
+
+    Each line is the mean over the seeds at each weight, with a band of plus
+    and minus one sample standard deviation (none where a weight has a
+    single seed).
+
+    Args:
+        sweeps: method label -> weight -> one score mapping per seed, e.g.
+            `{"Conventional MTL": {0.001: [{"scene_accuracy": 0.52, ...}, ...]}}`.
+            The label is the legend text; the order is the colour order.
+        panels: score key -> panel title, e.g. `{"scene_accuracy": "Scene micro-F"}`,
+            one panel per key in a row.
+        scale: factor applied to every score (100: fractions drawn as %).
+        title: figure title; empty for none.
+
+    Raises:
+        ConfigError: a weight is not positive (no log axis), or a seed lacks a panel's key.
+    """
+    weights = {weight for sweep in sweeps.values() for weight in sweep}
+    if not weights or min(weights) <= 0:
+        raise ConfigError(f"weights must be positive for a log axis, found {sorted(weights)}")
+    colours = _setting_colours(sweeps)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, constrained_layout=True)
+    legend = {}
+    for ax, (key, panel_title) in zip(axes.flat, panels.items()):
+        for label, sweep in sweeps.items():
+            xs = sorted(sweep)
+            try:
+                values = [scale * np.array([seed[key] for seed in sweep[x]], dtype=np.float64) for x in xs]
+            except KeyError:
+                raise ConfigError(f"{label}: a seed has no score {key!r}") from None
+            mean = np.array([v.mean() for v in values])
+            std = np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in values])
+            (line,) = ax.plot(xs, mean, "o-", color=colours[label], label=label)
+            ax.fill_between(xs, mean - std, mean + std, color=colours[label], alpha=0.2, linewidth=0)
+            legend.setdefault(label, line)
+        ax.set_xscale("log")
+        ax.set_title(panel_title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+    # One legend below the panels: the methods are the same in each, and a legend inside hides the bands.
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=len(legend), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig

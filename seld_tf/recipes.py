@@ -71,20 +71,37 @@ class ModelSpec:
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerSpec:
+    """`name`: "adam", "adamw" or "radam" (`seld_tf.optimizers.RAdam`)."""
+
     name: str = "adam"
     weight_decay: float | None = field(None, ge=0)
     clipnorm: float | None = field(None, gt=0)
 
 
+# ReduceLROnPlateau's arguments a recipe may set; the monitor and mode are the task's.
+PLATEAU_KEYS = frozenset({"factor", "patience", "min_delta", "cooldown", "min_lr"})
+
+
 @dataclasses.dataclass(frozen=True)
 class ScheduleSpec:
-    """Warm-up then piecewise exponential decay, in epochs."""
+    """Warm-up then piecewise exponential decay, in epochs; or, with `plateau`
+    (keyword arguments of `keras.callbacks.ReduceLROnPlateau`, e.g.
+    `{factor: 0.5, patience: 5}`), a rate cut whenever the task's validation
+    monitor stops improving."""
 
     initial_learning_rate: float = field(1e-3, gt=0)
     warmup_epochs: int = field(0, ge=0)
     warmup_learning_rate: float | None = field(None, gt=0)
     decay_epochs: tuple[int, ...] = field((), ge=0)
     decay_rate: float = field(1.0, gt=0)
+    plateau: dict | None = None
+
+    def __post_init__(self):
+        if self.plateau is not None and (self.warmup_epochs or self.decay_epochs):
+            raise ConfigError("schedule.plateau cannot be combined with warmup_epochs or decay_epochs")
+        unknown = set(self.plateau or ()) - PLATEAU_KEYS
+        if unknown:
+            raise ConfigError(f"schedule.plateau: unknown keys {sorted(unknown)}; expected some of {sorted(PLATEAU_KEYS)}")
 
 
 @dataclasses.dataclass(frozen=True)

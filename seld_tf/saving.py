@@ -32,6 +32,7 @@ OBJECT_MODULES = (
     "seld_tf.losses",
     "seld_tf.models",
     "seld_tf.schedules",
+    "seld_tf.optimizers",
     "seld_tf.augment",
     "seld_tf.callbacks",
     "seld_tf.metrics.streaming",

@@ -27,12 +27,13 @@ from seld_tf.errors import ConfigError, RunError
 from seld_tf.faults import kill_point
 from seld_tf.fileio import write_json
 from seld_tf.models.registry import build_model
+from seld_tf.optimizers import RAdam
 from seld_tf.recipes import Recipe, save_recipe
 from seld_tf.runs import RunFolder
 from seld_tf.schedules import WarmupExponentialDecay
 from seld_tf.tasks import Task, prepare_task
 
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW}
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "radam": RAdam}
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
@@ -56,14 +57,18 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
     spec, schedule = recipe.optimizer, recipe.schedule
     if spec.name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {spec.name!r}; expected one of {sorted(OPTIMIZERS)}")
-    learning_rate = WarmupExponentialDecay(
-        initial_learning_rate=schedule.initial_learning_rate,
-        steps_per_epoch=steps_per_epoch,
-        decay_epochs=schedule.decay_epochs,
-        decay_rate=schedule.decay_rate,
-        warmup_epochs=schedule.warmup_epochs,
-        warmup_learning_rate=schedule.warmup_learning_rate,
-    )
+    if schedule.plateau is not None:
+        # ReduceLROnPlateau sets the optimizer's rate variable, which a schedule would not have.
+        learning_rate = schedule.initial_learning_rate
+    else:
+        learning_rate = WarmupExponentialDecay(
+            initial_learning_rate=schedule.initial_learning_rate,
+            steps_per_epoch=steps_per_epoch,
+            decay_epochs=schedule.decay_epochs,
+            decay_rate=schedule.decay_rate,
+            warmup_epochs=schedule.warmup_epochs,
+            warmup_learning_rate=schedule.warmup_learning_rate,
+        )
     kwargs = {"learning_rate": learning_rate, "clipnorm": spec.clipnorm}
     if spec.weight_decay is not None:
         kwargs["weight_decay"] = spec.weight_decay
@@ -127,8 +132,10 @@ def train(
     # The order is the order of an epoch's end: validation writes the scores
     # the others read; the history row and the snapshot candidate are written
     # before the backup records the epoch, and the candidate is promoted after.
+    plateau = recipe.schedule.plateau
     callbacks = [
         Validation(evaluator, every=recipe.training.validate_every),
+        *([keras.callbacks.ReduceLROnPlateau(monitor=task.monitor, mode=task.mode, **plateau)] if plateau is not None else []),
         RaiseOnNonFiniteLoss(os.fspath(run.best)),
         keras.callbacks.CSVLogger(os.fspath(run.history), append=True),
         checkpoint,

@@ -33,14 +33,19 @@ RECIPE = {
 }
 
 
-def build_tiny_scene_event(input_shape, num_events, num_scenes, filters: int = 4) -> keras.Model:
+def build_tiny_scene_event(input_shape, num_events, num_scenes, branches=("scene", "event"), filters: int = 4) -> keras.Model:
     inputs = keras.Input(input_shape)
     x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(inputs)
     frames = keras.layers.MaxPooling2D((1, input_shape[1]))(x)
     frames = keras.layers.Reshape((-1, filters))(frames)
-    event = keras.layers.Dense(num_events, activation="sigmoid", name="event")(frames)
-    scene = keras.layers.Dense(num_scenes, activation="softmax", name="scene")(keras.layers.GlobalMaxPooling2D()(x))
-    return keras.Model(inputs, {"event": event, "scene": scene})
+    outputs = {}
+    if "event" in branches:
+        outputs["event_logits"] = keras.layers.Dense(num_events, name="event_logits")(frames)
+        outputs["event"] = keras.layers.Activation("sigmoid", name="event")(outputs["event_logits"])
+    if "scene" in branches:
+        outputs["scene_logits"] = keras.layers.Dense(num_scenes, name="scene_logits")(keras.layers.GlobalMaxPooling2D()(x))
+        outputs["scene"] = keras.layers.Activation("softmax", name="scene")(outputs["scene_logits"])
+    return keras.Model(inputs, outputs)
 
 
 
@@ -76,8 +81,11 @@ def test_the_scene_event_task_trains_and_evaluates_through_the_cli(tiny):
     evaluated = run_cli("evaluate", run, "--data", data, "--split", "test")
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads((run / "metrics_test.json").read_text())
-    assert set(metrics) == {"event_f1_micro", "event_f1_macro", "scene_accuracy", "scene_f1_macro"}
-    assert all(0 <= value <= 1 for value in metrics.values())
+    table_iv = {"event_f1_micro", "event_f1_macro", "scene_accuracy", "scene_f1_macro"}
+    table_v = {f"event_f1/{label}" for label in EVENT_CLASSES}
+    assert set(metrics) == table_iv | table_v | {"segment_f1_micro", "segment_er"}
+    assert all(0 <= metrics[name] <= 1 for name in table_iv | table_v)
+    assert "val_event_f1/car" not in history[0]
 
     outputs = run / "outputs" / "test"
     scenes = _rows(outputs / "scenes.tsv", "\t")
@@ -87,6 +95,45 @@ def test_the_scene_event_task_trains_and_evaluates_through_the_cli(tiny):
     for row in _rows(outputs / "events.tsv", "\t"):
         assert row["filename"] in test_files and row["event_label"] in EVENT_CLASSES
         assert 0 <= float(row["onset"]) < float(row["offset"])
+
+
+@pytest.mark.parametrize(
+    "loss, monitor, scores",
+    [
+        ({"alpha": 0.0}, "val_event_f1_micro", {"event_f1_micro", "event_f1_macro"}),
+        ({"beta": 0.0}, "val_scene_accuracy", {"scene_accuracy", "scene_f1_macro"}),
+    ],
+    ids=["cnn_bigru_sed", "cnn_asc"],
+)
+def test_a_zero_task_weight_trains_the_single_task_baseline(tiny, loss, monitor, scores):
+    root, data, _ = tiny
+    recipe_path = root / f"{monitor}.yaml"
+    recipe = {**RECIPE, "loss": loss, "training": {**RECIPE["training"], "epochs": 1}}
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    run = root / f"run_{monitor}"
+    trained = run_cli("train", recipe_path, "--data", data, "--out", run)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout.strip().splitlines()[-1])["monitor"] == monitor
+    model = keras.saving.load_model(RunFolder(run).best, compile=False)
+    assert set(model.output) == {name for branch in recipe_branches(loss) for name in (branch, f"{branch}_logits")}
+    evaluated = run_cli("evaluate", run, "--data", data, "--split", "validation")
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads((run / "metrics_validation.json").read_text())
+    assert scores <= set(metrics)
+    assert not ({"event_f1_micro", "scene_accuracy"} - scores) & set(metrics)
+
+
+def recipe_branches(loss):
+    return recipe_from_dict({**RECIPE, "loss": loss}).loss.branches
+
+
+def test_the_multi_focal_loss_settings_are_checked():
+    with pytest.raises(ConfigError, match="both 0"):
+        recipe_from_dict({"name": "x", "task": TASK, "loss": {"alpha": 0, "beta": 0}})
+    with pytest.raises(ConfigError, match="loss.reduction"):
+        recipe_from_dict({"name": "x", "task": TASK, "loss": {"reduction": "max"}})
+    proposed = recipe_from_dict({"name": "x", "task": TASK, "loss": {"eta": 0.5, "gamma": 1.0, "zeta": 0.0625}}).loss
+    assert proposed.branches == ("scene", "event")
 
 
 def test_the_fold_must_be_one_of_imotos_four():

@@ -156,3 +156,20 @@ def test_mirrored_strategy_follows_the_single_device_trajectory(tiny_seld_datase
     assert result.returncode == 0, result.stderr[-3000:]
     losses = json.loads(result.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(losses["mirrored"], losses["default"], rtol=0.01)
+
+
+def test_radam_and_a_plateau_schedule_come_from_the_recipe():
+    from seld_tf.optimizers import RAdam
+    from seld_tf.training import make_optimizer
+
+    recipe = recipe_from_dict(
+        {"name": "x", "optimizer": {"name": "radam"}, "schedule": {"initial_learning_rate": 2e-4, "plateau": {"factor": 0.5}}}
+    )
+    optimizer = make_optimizer(recipe, steps_per_epoch=10)
+    assert isinstance(optimizer, RAdam)
+    # A plain rate, which ReduceLROnPlateau can lower.
+    assert float(optimizer.learning_rate) == pytest.approx(2e-4)
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        recipe_from_dict({"name": "x", "schedule": {"plateau": {"factor": 0.5}, "decay_epochs": [3]}})
+    with pytest.raises(ConfigError, match="unknown keys"):
+        recipe_from_dict({"name": "x", "schedule": {"plateau": {"monitor": "val_loss"}}})

@@ -20,6 +20,9 @@ MODELS = {
     "seldnet": ("seld_tf.models.seldnet", "build_seldnet", "SELDNET_PRESETS"),
     "phan2020": ("seld_tf.models.phan2020", "build_phan2020", "PHAN2020_PRESETS"),
     "einv2": ("seld_tf.models.einv2", "build_einv2", "EINV2_PRESETS"),
+    "nada2022": ("seld_tf.models.nada2022", "build_nada2022", "NADA2022_PRESETS"),
+    "apae2021": ("seld_tf.models.apae2021", "build_apae2021", "APAE2021_PRESETS"),
+    "mtl_vae2022": ("seld_tf.models.mtl_vae2022", "build_mtl_vae2022", "MTL_VAE2022_PRESETS"),
 }
 
 

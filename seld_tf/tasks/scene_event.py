@@ -5,7 +5,16 @@ frame rate, the paper's frame-level event F-scores and scene accuracy.
 
 Recipe groups: `data` (`SceneEventDataSpec`), `loss` (`SceneEventLossSpec`)
 and `evaluation` (`SceneEventEvaluationSpec`). The best snapshot is kept by
-the highest validation frame-level event micro-F (`val_event_f1_micro`).
+the highest validation frame-level event micro-F (`val_event_f1_micro`), or
+scene accuracy for a scene-only model.
+
+The model's contract: outputs `event` (sigmoid probabilities `[B, T, 25]`)
+and `scene` (softmax probabilities `[B, 4]`), which evaluation and export
+use, and `event_logits` and `scene_logits`, their pre-activations, which the
+losses read so that saturated probabilities cost no precision (the focal
+factors of Eqs. 5-6 are computed in log space). A task weight of 0 removes
+its branch: the builder gets `branches` and the single-task baselines of
+Table IV are the same network with one branch.
 
 Splits (spec §3, §8): the paper trains on the whole development set and
 tests on the evaluation set with no validation; model selection here uses
@@ -30,12 +39,16 @@ from seld_tf.features import FeatureConfig, get_preset
 from seld_tf.features.extract import AudioRecord, extract_clips, extract_file
 from seld_tf.metrics.frame import frame_scores
 from seld_tf.metrics.scene import scene_scores
+from seld_tf.metrics.sed import segment_based_metrics
 from seld_tf.pipeline import ClipRecord, TargetSpec, predict_features
 from seld_tf.recipes import field
 from seld_tf.tasks.base import FeatureFrontEnd, Task
 
 # Spec §3: the model sees the log-mel of the mono downmix (mean of the stereo channels).
 ARRAY_FORMAT = "logmel"
+REDUCTIONS = ("mean", "sum")
+# The scene branch's outputs, averaged over a recording's 10 s windows.
+SCENE_OUTPUTS = ("scene", "scene_logits")
 AUDIO_CHANNELS = 2
 SPLITS = ("train", "validation", "test")
 
@@ -55,10 +68,30 @@ class SceneEventDataSpec:
 
 @dataclasses.dataclass(frozen=True)
 class SceneEventLossSpec:
-    """Eq. (3) `L = alpha L_scene + beta L_event` with the paper's naming (alpha weighs the scene)."""
+    """Eq. (3) `L = alpha L_scene + beta L_event` with the paper's naming (alpha weighs the scene;
+    the public code swaps the names). A weight of 0 drops that task's branch (single-task baselines).
+
+    The exponents of the multi-focal loss: `eta` of the scene focal CE (Eq. 5), `gamma` and `zeta`
+    of the asymmetric event focal BCE (Eq. 6); all 0 is the conventional CE + BCE. `reduction`:
+    "mean" over elements (the public code) or "sum" per clip (the paper's equations).
+    """
 
     alpha: float = field(0.001, ge=0)
     beta: float = field(1.0, ge=0)
+    eta: float = field(0.0, ge=0)
+    gamma: float = field(0.0, ge=0)
+    zeta: float = field(0.0, ge=0)
+    reduction: str = "mean"
+
+    def __post_init__(self):
+        if self.alpha == 0 and self.beta == 0:
+            raise ConfigError("loss: alpha and beta are both 0, so nothing is trained")
+        if self.reduction not in REDUCTIONS:
+            raise ConfigError(f"loss.reduction: expected one of {list(REDUCTIONS)}, found {self.reduction!r}")
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        return tuple(name for name, weight in (("scene", self.alpha), ("event", self.beta)) if weight > 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +105,13 @@ class SceneEventEvaluationSpec:
 
 class SceneEventPrediction(NamedTuple):
     """One recording's decoded prediction: scene name, scene probabilities `[S]`,
-    events, and the binary event roll `[T, K]` the frame-level scores use."""
+    events, and the binary event roll `[T, K]` the frame-level scores use
+    (scene fields None, or events empty and roll None, for a single-branch model)."""
 
-    scene: str
-    scene_probabilities: np.ndarray
+    scene: str | None
+    scene_probabilities: np.ndarray | None
     events: list[StrongEvent]
-    roll: np.ndarray
+    roll: np.ndarray | None
 
 
 class SceneEventReference(NamedTuple):
@@ -88,14 +122,17 @@ class SceneEventReference(NamedTuple):
 
 
 def decode_scene_event(outputs: Mapping[str, np.ndarray], frame_rate: float, threshold: float = 0.5) -> SceneEventPrediction:
-    """The prediction of one recording's outputs `{"event": [T, K], "scene": [S]}` (no batch axis)."""
-    event = np.asarray(outputs["event"])
-    scene = np.asarray(outputs["scene"])
+    """The prediction of one recording's outputs `{"event": [T, K], "scene": [S]}` (no batch axis; either may be absent)."""
+    scene = event = None
+    if "scene" in outputs:
+        scene = np.asarray(outputs["scene"])
+    if "event" in outputs:
+        event = np.asarray(outputs["event"])
     return SceneEventPrediction(
-        SCENE_CLASSES[int(scene.argmax())],
+        None if scene is None else SCENE_CLASSES[int(scene.argmax())],
         scene,
-        roll_to_events(event, EVENT_CLASSES, frame_rate, threshold=threshold),
-        (event >= threshold).astype(np.int8),
+        [] if event is None else roll_to_events(event, EVENT_CLASSES, frame_rate, threshold=threshold),
+        None if event is None else (event >= threshold).astype(np.int8),
     )
 
 
@@ -111,6 +148,7 @@ class SceneEventEvaluator(Evaluator):
         threshold: float = 0.5,
         segment_frames: int | None = None,
         label_transform: Callable | None = None,
+        clip_outputs: Sequence[str] = SCENE_OUTPUTS,
     ):
         super().__init__(
             clips,
@@ -118,7 +156,7 @@ class SceneEventEvaluator(Evaluator):
             frames_per_label=1,
             segment_frames=segment_frames,
             label_transform=label_transform,
-            clip_outputs=("scene",),
+            clip_outputs=clip_outputs,
         )
         self.frame_rate = frame_rate
         self.threshold = threshold
@@ -127,24 +165,47 @@ class SceneEventEvaluator(Evaluator):
         return decode_scene_event(outputs, self.frame_rate, self.threshold)
 
     def score(self, references, predictions, outputs):
-        events = frame_scores(
-            np.concatenate([reference.roll for reference in references]),
-            np.concatenate([prediction.roll for prediction in predictions]),
-        )
-        scenes = scene_scores(
-            [reference.scene for reference in references],
-            [SCENE_CLASSES.index(prediction.scene) for prediction in predictions],
-            num_classes=len(SCENE_CLASSES),
-        )
+        """Table IV's scores of the branches the model has; with events, Table V's per-class
+        frame F (`event_f1/<class>`) and sed_eval's 1 s segment-based F1 and ER as extras
+        (`segment_*`: not the paper's metric)."""
+        scores = {}
+        if predictions and predictions[0].roll is not None:
+            events = frame_scores(
+                np.concatenate([reference.roll for reference in references]),
+                np.concatenate([prediction.roll for prediction in predictions]),
+            )
+            scores.update(event_f1_micro=events.micro_f, event_f1_macro=events.macro_f)
+            scores.update({f"event_f1/{label}": float(f) for label, f in zip(EVENT_CLASSES, events.class_f)})
+            scores.update(self._segment_scores(references, predictions))
+        if predictions and predictions[0].scene is not None:
+            scenes = scene_scores(
+                [reference.scene for reference in references],
+                [SCENE_CLASSES.index(prediction.scene) for prediction in predictions],
+                num_classes=len(SCENE_CLASSES),
+            )
+            scores.update(scene_accuracy=scenes.accuracy, scene_f1_macro=scenes.macro_f)
+        return scores
+
+    def _segment_scores(self, references, predictions) -> dict[str, float]:
+        # The reference events are those of the 20 ms roll, the same quantisation as the predictions'.
+        names = [clip.name for clip in self.clips]
+        reference_events = {
+            name: roll_to_events(reference.roll, EVENT_CLASSES, self.frame_rate) for name, reference in zip(names, references)
+        }
+        predicted_events = {name: prediction.events for name, prediction in zip(names, predictions)}
+        durations = {name: reference.roll.shape[0] / self.frame_rate for name, reference in zip(names, references)}
+        results = segment_based_metrics(reference_events, predicted_events, EVENT_CLASSES, time_resolution=1.0, durations=durations)
         return {
-            "event_f1_micro": events.micro_f,
-            "event_f1_macro": events.macro_f,
-            "scene_accuracy": scenes.accuracy,
-            "scene_f1_macro": scenes.macro_f,
+            "segment_f1_micro": results["overall"]["f_measure"]["f_measure"],
+            "segment_er": results["overall"]["error_rate"]["error_rate"],
         }
 
     def summary(self, scores):
         return dict(scores)
+
+    def logged(self, scores):
+        # Per-class F goes to the metrics file only: 25 more columns per epoch would drown the history.
+        return {name: value for name, value in super().logged(scores).items() if not name.startswith("event_f1/")}
 
 
 def _record_name(metadata_path: str) -> str:
@@ -156,9 +217,12 @@ class SceneEventTask(Task):
     """Scene + event detection on a folder that is both Imoto's metadata root and the TUT audio root."""
 
     groups = {"data": SceneEventDataSpec, "loss": SceneEventLossSpec, "evaluation": SceneEventEvaluationSpec}
-    monitor = "val_event_f1_micro"
     mode = "max"
     frames_per_label = 1
+
+    @property
+    def monitor(self) -> str:
+        return "val_event_f1_micro" if "event" in self.recipe.loss.branches else "val_scene_accuracy"
 
     def _feature_config(self) -> FeatureConfig:
         return get_preset(self.recipe.data.features, **self.recipe.data.feature_overrides)
@@ -201,24 +265,39 @@ class SceneEventTask(Task):
             num_frames = self.cache.load(name, mmap=True).shape[0]
             roll = events_to_roll(clip.events, EVENT_CLASSES, num_frames, self.feature_config.frames_per_second)
             scene = scene_to_onehot(clip.scene, SCENE_CLASSES)
-            records.append(ClipRecord(name, path, {"event": roll}, {"scene": scene}))
+            branches = self.recipe.loss.branches
+            records.append(
+                ClipRecord(
+                    name,
+                    path,
+                    {"event_logits": roll} if "event" in branches else {},
+                    {"scene_logits": scene} if "scene" in branches else {},
+                )
+            )
             references.append(SceneEventReference(roll, SCENE_CLASSES.index(clip.scene)))
         return records, (references if with_targets else None)
 
+    def _clip_outputs(self) -> tuple[str, ...]:
+        return SCENE_OUTPUTS if "scene" in self.recipe.loss.branches else ()
+
     def targets(self):
-        return {"event": TargetSpec("frame", (len(EVENT_CLASSES),)), "scene": TargetSpec("clip", (len(SCENE_CLASSES),))}
+        specs = {"event_logits": TargetSpec("frame", (len(EVENT_CLASSES),)), "scene_logits": TargetSpec("clip", (len(SCENE_CLASSES),))}
+        return {f"{name}_logits": specs[f"{name}_logits"] for name in self.recipe.loss.branches}
 
     def model_args(self):
-        return {"num_events": len(EVENT_CLASSES), "num_scenes": len(SCENE_CLASSES)}
+        return {"num_events": len(EVENT_CLASSES), "num_scenes": len(SCENE_CLASSES), "branches": self.recipe.loss.branches}
 
     def compile_args(self):
-        import keras
+        from seld_tf.losses.focal import EventFocalLoss, SceneFocalLoss
 
-        loss = self.recipe.loss
-        return {
-            "loss": {"event": keras.losses.BinaryCrossentropy(), "scene": keras.losses.CategoricalCrossentropy()},
-            "loss_weights": {"event": loss.beta, "scene": loss.alpha},
-        }, None
+        spec = self.recipe.loss
+        losses = {
+            "scene_logits": SceneFocalLoss(eta=spec.eta),
+            "event_logits": EventFocalLoss(gamma=spec.gamma, zeta=spec.zeta, reduction_mode=spec.reduction),
+        }
+        weights = {"scene_logits": spec.alpha, "event_logits": spec.beta}
+        keys = [f"{name}_logits" for name in spec.branches]
+        return {"loss": {key: losses[key] for key in keys}, "loss_weights": {key: weights[key] for key in keys}}, None
 
     def evaluator(self, split, label_transform=None):
         clips, references = self.clips(split)
@@ -230,6 +309,7 @@ class SceneEventTask(Task):
             threshold=evaluation.threshold,
             segment_frames=evaluation.segment_frames,
             label_transform=label_transform,
+            clip_outputs=self._clip_outputs(),
         )
 
     def write_outputs(self, predictions, out_dir):
@@ -244,7 +324,8 @@ class SceneEventTask(Task):
             for name, prediction in predictions.items():
                 for event in prediction.events:
                     events.write(f"{names[name]}\t{event.onset:.2f}\t{event.offset:.2f}\t{event.label}\n")
-                scenes.write(f"{names[name]}\t{prediction.scene}\n")
+                if prediction.scene is not None:
+                    scenes.write(f"{names[name]}\t{prediction.scene}\n")
 
     def predict_audio(self, model, audio_path, record):
         config = FeatureConfig.from_dict(record["feature_config"])
@@ -254,14 +335,15 @@ class SceneEventTask(Task):
             features,
             frames_per_label=1,
             segment_frames=self.recipe.evaluation.segment_frames,
-            clip_outputs=("scene",),
+            clip_outputs=self._clip_outputs(),
         )
         return decode_scene_event(outputs, config.frames_per_second, self.recipe.evaluation.threshold)
 
     def write_prediction(self, prediction, out_path):
         """One recording's TSV: a `scene` row, then one `event` row per event (kind, scene_label or onset, offset, event_label)."""
         with open(out_path, "w") as handle:
-            handle.write(f"scene\t{prediction.scene}\n")
+            if prediction.scene is not None:
+                handle.write(f"scene\t{prediction.scene}\n")
             for event in prediction.events:
                 handle.write(f"event\t{event.onset:.2f}\t{event.offset:.2f}\t{event.label}\n")
 
