@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pytest
 
 from seld_tf.cli import main
@@ -181,6 +182,124 @@ def test_malformed_prediction_row_is_a_one_line_error(sed_files, capsys, pred_ts
     error = _error(capsys, "--task", "sed", "--ref", sed_files / "ref.tsv", "--pred", sed_files / "bad.tsv")
     assert error.count("\n") == 1
     assert f"bad.tsv, row {row}: " in error and problem in error
+
+
+# Score tables (sed_scores_eval's format): frames of 0.128 s whose times are not exact in binary,
+# scores high inside the reference events of a class and noisy, so the 50 thresholds give different events.
+FRAME_SECONDS = 0.128
+
+
+def _score_table_text(name: str, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    frames = int(np.ceil(DURATIONS[name] / FRAME_SECONDS))
+    times = np.arange(frames + 1) * FRAME_SECONDS
+    centres = (times[:-1] + times[1:]) / 2
+    # Noise smoothed over 5 frames, like median-filtered network outputs.
+    noise = np.stack([np.convolve(rng.normal(0.0, 0.3, frames + 4), np.ones(5) / 5, "valid") for _ in LABELS], axis=1)
+    rows = []
+    for frame, centre in enumerate(centres):
+        active = [any(on <= centre < off and label == cls for on, off, label in REFERENCE[name]) for cls in LABELS]
+        scores = np.clip(np.where(active, 0.7, 0.2) + noise[frame], 0.0, 1.0)
+        rows.append("\t".join(str(float(value)) for value in (times[frame], times[frame + 1], *scores)))
+    return "onset\toffset\t" + "\t".join(LABELS) + "\n" + "".join(row + "\n" for row in rows)
+
+
+@pytest.fixture
+def score_tables(sed_files):
+    folder = sed_files / "score_tables"
+    folder.mkdir()
+    for seed, name in enumerate(REFERENCE):
+        (folder / f"{name[:-4]}.tsv").write_text(_score_table_text(name, seed))
+    return folder
+
+
+def _implied_threshold_folder(score_folder, out):
+    """The per-threshold tables of the score tables, decoded frame by frame as DESED_task's baseline does."""
+    out.mkdir()
+    for threshold in np.arange(1 / 100, 1, 1 / 50):
+        rows = []
+        for path in sorted(score_folder.iterdir()):
+            lines = path.read_text().splitlines()
+            classes = lines[0].split("\t")[2:]
+            table = [[float(cell) for cell in line.split("\t")] for line in lines[1:]]
+            for k, label in enumerate(classes):
+                start = None
+                for frame, (onset, offset, *scores) in enumerate(table + [[math.inf, math.inf] + [-math.inf] * len(classes)]):
+                    if scores[k] > threshold and start is None:
+                        start = onset
+                    elif scores[k] <= threshold and start is not None:
+                        rows.append(f"{path.stem}.wav\t{start}\t{table[frame - 1][1]}\t{label}")
+                        start = None
+        (out / f"predictions_th_{threshold:.2f}.tsv").write_text("filename\tonset\toffset\tevent_label\n" + "".join(r + "\n" for r in rows))
+
+
+def test_psds_from_score_tables_equal_their_threshold_folder(sed_files, score_tables, capsys):
+    common = ("--task", "sed", "--ref", sed_files / "ref.tsv", "--pred", sed_files / "pred.tsv", "--durations", sed_files / "dur.tsv")
+    from_tables = _score(capsys, *common, "--scores", score_tables)
+    _implied_threshold_folder(score_tables, sed_files / "implied")
+    from_thresholds = _score(capsys, *common, "--scores", sed_files / "implied")
+    assert from_tables == from_thresholds
+    assert from_tables["psds_thresholds"] == 50
+    assert 0 < from_tables["psds1"] < 1 and from_tables["psds2"] > 0
+
+
+def test_score_table_detections_merge_runs_above_the_threshold(tmp_path):
+    from seld_tf.metrics.sed_scoring import read_score_table
+
+    (tmp_path / "a.tsv").write_text(
+        "onset\toffset\tDog\tCat\n0.0\t0.5\t0.9\t0.2\n0.5\t1.0\t0.6\t0.5\n1.0\t1.5\t0.4\t0.7\n1.5\t2.0\t0.8\t0.1\n"
+    )
+    low, middle, high = read_score_table(tmp_path / "a.tsv").detections([0.3, 0.5, 0.85])
+    assert low == [(0.0, 2.0, "Dog"), (0.5, 1.5, "Cat")]
+    # 0.5 is not above 0.5: the Cat run is only the third segment.
+    assert middle == [(0.0, 1.0, "Dog"), (1.5, 2.0, "Dog"), (1.0, 1.5, "Cat")]
+    assert high == [(0.0, 0.5, "Dog")]
+
+
+GOOD_ROW = "0.0\t1.0\t0.5\t0.2\t0.1\n"
+
+
+@pytest.mark.parametrize(
+    "table, row, problem",
+    [
+        ("onset\tCat\tDog\tSpeech\n" + GOOD_ROW, 1, "expected a header 'onset<TAB>offset<TAB><class>"),
+        ("onset\toffset\n0.0\t1.0\n", 1, "expected a header"),
+        ("\n0.0\t1.0\t0.5\t0.2\t0.1\n", 2, "expected a header"),
+        ("onset\toffset\tCat\tDog\tSpeech\n0.0\t1.0\t0.5\t0.2\n", 2, "expected 5 columns"),
+        ("onset\toffset\tCat\tDog\tSpeech\n" + GOOD_ROW + "1.0\t2.0\t0.5\tx\t0.1\n", 3, "Dog score 'x' is not a number"),
+        ("onset\toffset\tCat\tDog\tSpeech\n0.0\tnan\t0.5\t0.2\t0.1\n", 2, "offset 'nan' is not a finite number"),
+        ("onset\toffset\tCat\tDog\tBird\n" + GOOD_ROW, 1, "class 'Bird' is not one of ['Cat', 'Dog', 'Speech']"),
+        ("onset\toffset\tCat\tDog\tCat\n" + GOOD_ROW, 1, "class 'Cat' has two columns"),
+        ("onset\toffset\tCat\tDog\tSpeech\n" + GOOD_ROW + "1.0\t1.0\t0.5\t0.2\t0.1\n", 3, "expected onset < offset"),
+        ("onset\toffset\tCat\tDog\tSpeech\n" + GOOD_ROW + "0.5\t1.5\t0.5\t0.2\t0.1\n", 3, "onset 0.5 is not the previous row's offset 1.0"),
+        ("onset\toffset\tCat\tDog\tSpeech\n" + GOOD_ROW + "1.5\t2.5\t0.5\t0.2\t0.1\n", 3, "segments must be contiguous"),
+        ("onset\toffset\tCat\tDog\tSpeech\n-1.0\t1.0\t0.5\t0.2\t0.1\n", 2, "negative onset -1.0"),
+        ("onset\toffset\tCat\tDog\tSpeech\n\n", 1, "no frame segments after the header"),
+        ("onset\toffset\tCat\tDog\n" + "0.0\t1.0\t0.5\t0.2\n", 1, "classes ['Cat', 'Dog'] differ from ['Cat', 'Dog', 'Speech']"),
+    ],
+)
+def test_malformed_score_table_is_a_one_line_error(sed_files, score_tables, capsys, table, row, problem):
+    (score_tables / "b.tsv").write_text(table)
+    error = _error(
+        capsys, "--task", "sed", "--ref", sed_files / "ref.tsv", "--pred", sed_files / "pred.tsv",
+        "--durations", sed_files / "dur.tsv", "--scores", score_tables,
+    )
+    assert error.count("\n") == 1
+    assert f"b.tsv, row {row}: " in error and problem in error, error
+
+
+def test_score_tables_must_match_the_reference_clips(sed_files, score_tables, capsys):
+    common = ("--task", "sed", "--ref", sed_files / "ref.tsv", "--pred", sed_files / "pred.tsv", "--durations", sed_files / "dur.tsv")
+    (score_tables / "z.tsv").write_text((score_tables / "a.tsv").read_text())
+    error = _error(capsys, *common, "--scores", score_tables)
+    assert error.count("\n") == 1 and "z.tsv: clip 'z' is not in the reference" in error
+    (score_tables / "z.tsv").unlink()
+    (score_tables / "d.tsv").unlink()
+    error = _error(capsys, *common, "--scores", score_tables)
+    assert error.count("\n") == 1 and "no score table for 1 reference files, e.g. d.tsv for 'd.wav'" in error
+    (score_tables / "a.tsv").unlink(), (score_tables / "b.tsv").unlink(), (score_tables / "c.tsv").unlink()
+    error = _error(capsys, *common, "--scores", score_tables)
+    assert error.count("\n") == 1 and "no predictions_th_<threshold>.tsv files and no <clip_id>.tsv score tables" in error
 
 
 def test_bad_collar_is_a_one_line_error(sed_files, capsys):

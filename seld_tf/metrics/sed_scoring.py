@@ -11,6 +11,11 @@ its 1-based row.
 * Strong TSV (reference, prediction, per-threshold tables):
   `filename onset offset event_label`. A row with the filename alone, or with
   onset, offset and label all empty, is a file without events.
+* Score table (sed_scores_eval's format, one `<clip_id>.tsv` per clip, the
+  clip id being the reference filename without its extension): header
+  `onset offset <class> <class> ...`, then one row per frame segment with
+  the class scores; segments are contiguous (each onset is the previous
+  offset) and of positive length.
 * Durations TSV: `filename duration`.
 * Weak TSV (tagging reference): `filename event_labels`, labels
   comma-separated, empty for a clip without labels.
@@ -26,11 +31,14 @@ clip.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from seld_tf.errors import AnnotationError, ConfigError, FileError
 
@@ -39,18 +47,24 @@ Events = dict[str, list[tuple[float, float, str]]]
 
 # DESED_task writes one detection table per threshold as predictions_th_<t:.2f>.tsv.
 THRESHOLD_FILE = re.compile(r"predictions_th_(\d+(?:\.\d+)?)\.tsv")
+SCORE_TABLE_HEADER = "onset<TAB>offset<TAB><class><TAB><class>..."
 
 
-def _rows(path: Path) -> list[Row]:
-    """Non-blank rows as cells, with their 1-based line numbers, header dropped."""
+def _lines(path: Path) -> list[Row]:
+    """Non-blank rows as stripped cells, with their 1-based line numbers."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise FileError(path, f"cannot read ({error})") from None
-    rows = [(number, line.split("\t")) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if rows and rows[0][1][0].strip().lower() == "filename":
+    return [(number, [cell.strip() for cell in line.split("\t")]) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _rows(path: Path) -> list[Row]:
+    """Non-blank rows as cells, with their 1-based line numbers, header dropped."""
+    rows = _lines(path)
+    if rows and rows[0][1][0].lower() == "filename":
         rows = rows[1:]
-    return [(number, [cell.strip() for cell in cells]) for number, cells in rows]
+    return rows
 
 
 def _number(path: Path, row: int, text: str, what: str) -> float:
@@ -117,6 +131,134 @@ def read_threshold_tables(folder: str | os.PathLike) -> dict[float, tuple[Path, 
     return dict(sorted(tables.items()))
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoreTable:
+    """One clip's frame scores: segment `onsets` and `offsets` `[frames]` (seconds), `scores` `[frames, classes]`."""
+
+    path: Path
+    header_row: int
+    classes: tuple[str, ...]
+    onsets: np.ndarray
+    offsets: np.ndarray
+    scores: np.ndarray
+
+    def detections(self, thresholds: Sequence[float]) -> list[list[tuple[float, float, str]]]:
+        """Per threshold, the events where a class's score is above it, as the DCASE 2022/2023 baselines decode them.
+
+        A class is active in a segment whose score is > the threshold; each run
+        of active segments is one event from the onset of its first segment to
+        the offset of its last. Events come by class, then by time.
+        """
+        active = self.scores.T[None, :, :] > np.asarray(thresholds, dtype=np.float64)[:, None, None]
+        # Edges of the runs: a start where a segment turns active, a stop one past the last active segment.
+        which, label, frame = np.nonzero(np.diff(active, axis=2, prepend=False, append=False))
+        out: list[list[tuple[float, float, str]]] = [[] for _ in thresholds]
+        onsets, offsets = self.onsets[frame[0::2]].tolist(), self.offsets[frame[1::2] - 1].tolist()
+        for index, class_index, onset, offset in zip(which[0::2].tolist(), label[0::2].tolist(), onsets, offsets):
+            out[index].append((onset, offset, self.classes[class_index]))
+        return out
+
+
+def read_score_table(path: str | os.PathLike, labels: Sequence[str] | None = None) -> ScoreTable:
+    """A sed_scores_eval score table (module docstring); with `labels`, every class column must be one of them."""
+    path = Path(path)
+    rows = _lines(path)
+    if not rows:
+        raise FileError(path, f"empty score table; expected a header '{SCORE_TABLE_HEADER}' and one row per frame segment")
+    (header_row, header), rows = rows[0], rows[1:]
+    classes = header[2:]
+    if len(header) < 3 or [cell.lower() for cell in header[:2]] != ["onset", "offset"] or not all(classes):
+        found = "\t".join(header)
+        raise AnnotationError(path, header_row, f"expected a header '{SCORE_TABLE_HEADER}', found {found!r}")
+    repeated = [name for position, name in enumerate(classes) if name in classes[:position]]
+    if repeated:
+        raise AnnotationError(path, header_row, f"class {repeated[0]!r} has two columns")
+    if labels is not None:
+        unknown = [name for name in classes if name not in labels]
+        if unknown:
+            raise AnnotationError(path, header_row, f"class {unknown[0]!r} is not one of {sorted(labels)}")
+    if not rows:
+        raise AnnotationError(path, header_row, "no frame segments after the header")
+    values = []
+    previous_offset = None
+    for row, cells in rows:
+        if len(cells) != len(header) and not (len(cells) > len(header) and not any(cells[len(header):])):
+            raise AnnotationError(
+                path, row, f"expected {len(header)} columns (onset, offset and a score per class), found {len(cells)}"
+            )
+        onset, offset = _number(path, row, cells[0], "onset"), _number(path, row, cells[1], "offset")
+        if previous_offset is None and onset < 0:
+            raise AnnotationError(path, row, f"negative onset {cells[0]}")
+        if previous_offset is not None and onset != previous_offset:
+            raise AnnotationError(
+                path, row, f"onset {cells[0]} is not the previous row's offset {previous_offset}: segments must be contiguous, in time order"
+            )
+        if not onset < offset:
+            raise AnnotationError(path, row, f"expected onset < offset, found onset {cells[0]}, offset {cells[1]}")
+        previous_offset = offset
+        values.append([onset, offset, *(_number(path, row, cell, f"{name} score") for name, cell in zip(classes, cells[2:]))])
+    table = np.array(values, dtype=np.float64)
+    return ScoreTable(path, header_row, tuple(classes), table[:, 0], table[:, 1], table[:, 2:])
+
+
+def _clip_id(filename: str) -> str:
+    # sed_scores_eval's audio id: the file name without its extension.
+    return filename.rsplit(".", 1)[0]
+
+
+def read_score_tables(
+    folder: str | os.PathLike, reference: Mapping[str, object], labels: Sequence[str] | None = None
+) -> dict[str, ScoreTable]:
+    """`{reference filename: ScoreTable}` from a folder of `<clip_id>.tsv` score tables, one per reference file."""
+    folder = Path(folder)
+    names = {}
+    for name in reference:
+        other = names.setdefault(_clip_id(name), name)
+        if other != name:
+            raise ConfigError(f"reference files {other!r} and {name!r} have one clip id, so one score table cannot tell them apart")
+    tables = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() != ".tsv" or not path.is_file():
+            continue
+        if path.stem not in names:
+            raise FileError(path, f"clip {path.stem!r} is not in the reference")
+        tables[names[path.stem]] = read_score_table(path, labels)
+    if not tables:
+        raise FileError(folder, "no predictions_th_<threshold>.tsv files and no <clip_id>.tsv score tables")
+    missing = [name for name in reference if name not in tables]
+    if missing:
+        raise FileError(folder, f"no score table for {len(missing)} reference files, e.g. {_clip_id(missing[0])}.tsv for {missing[0]!r}")
+    first = next(iter(tables.values()))
+    for table in tables.values():
+        if table.classes != first.classes:
+            raise AnnotationError(table.path, table.header_row, f"classes {list(table.classes)} differ from {list(first.classes)} of {first.path.name}")
+    return tables
+
+
+def read_scores_folder(
+    folder: str | os.PathLike, reference: Mapping[str, object], labels: Sequence[str] | None = None
+) -> dict[float, Events]:
+    """Detections per threshold from `folder`: its `predictions_th_<threshold>.tsv` tables if it has any, else the
+    detections of its score tables at psds_eval's 50 operating points `PSDS_THRESHOLDS` (0.01, 0.03 ... 0.99)."""
+    from seld_tf.metrics.psds import PSDS_THRESHOLDS
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileError(folder, "expected a folder of predictions_th_<threshold>.tsv files or of <clip_id>.tsv score tables")
+    if any(THRESHOLD_FILE.fullmatch(path.name) for path in folder.iterdir()):
+        tables = {}
+        for threshold, (path, table) in read_threshold_tables(folder).items():
+            _check_files(path, table, reference)
+            tables[threshold] = table
+        return tables
+    thresholds = [float(threshold) for threshold in PSDS_THRESHOLDS]
+    detections: dict[float, Events] = {threshold: {} for threshold in thresholds}
+    for name, table in read_score_tables(folder, reference, labels).items():
+        for threshold, events in zip(thresholds, table.detections(thresholds)):
+            detections[threshold][name] = events
+    return detections
+
+
 def _check_files(path: Path, predicted: Mapping[str, object], reference: Mapping[str, object]) -> None:
     unknown = [name for name in predicted if name not in reference]
     if unknown:
@@ -151,7 +293,8 @@ def score_sed(
     empty_system_output_handling: str | None = "zero_score",
 ) -> dict[str, float | None]:
     """Event- and segment-based F1 / ER (sed_eval), and PSDS1, PSDS2 and
-    intersection F1 (psds_eval) when `scores` names a per-threshold folder.
+    intersection F1 (psds_eval) when `scores` names a folder of per-threshold
+    tables or of score tables (`read_scores_folder`).
 
     Defaults are DCASE 2022 task 4's: collar 0.2 s, offset tolerance 20 % of
     the event, 1 s segments, and "zero_score" for the event-based metrics (a
@@ -197,10 +340,7 @@ def score_sed(
     if scores is not None:
         if lengths is None:
             raise ConfigError("--scores needs --durations: PSDS counts false positives per hour of audio")
-        tables = {}
-        for threshold, (path, table) in read_threshold_tables(scores).items():
-            _check_files(path, table, reference)
-            tables[threshold] = table
+        tables = read_scores_folder(scores, reference, labels)
         lengths = {name: lengths[name] for name in reference}
         try:
             out["psds1"] = psds1(reference, tables, lengths)
@@ -214,8 +354,6 @@ def score_sed(
 
 def score_tagging(ref: str | os.PathLike, pred: str | os.PathLike) -> dict[str, float | None]:
     """`auc_macro`, `ap_micro`, `ap_macro` of clip scores against a weak TSV."""
-    import numpy as np
-
     from seld_tf.metrics.tagging import ap_macro, ap_micro, auc_macro
 
     ref, pred = Path(ref), Path(pred)

@@ -1,7 +1,10 @@
 """Built-in synthetic datasets, written in the layout of the real ones.
 
 `seld` writes DCASE2020 Task 3 style spatial sound scenes (FOA and/or MIC)
-from procedural event sounds (`sounds`) in simulated rooms (`rooms`).
+from procedural event sounds (`sounds`) in simulated rooms (`rooms`);
+`desed`, `tut` and `weakmix` write stand-ins for DESED, TUT and the 2APAE
+remix from the same sounds; `common` holds what the generators share
+(worker pool, TSV writer, peak level, report timing).
 """
 
 from seld_tf.datasets.synth.seld import (

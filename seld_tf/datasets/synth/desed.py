@@ -26,16 +26,12 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import dataclasses
 import functools
 import math
-import multiprocessing
 import os
 import string
 import time
-from collections import Counter
 from typing import Any, Mapping
 
 import numpy as np
@@ -45,12 +41,21 @@ from tqdm import tqdm
 from seld_tf.audio import write_audio
 from seld_tf.datasets.desed import CLASS_NAMES, SUBSETS
 from seld_tf.datasets.synth import sounds
+from seld_tf.datasets.synth.common import (
+    CONFIG_FILE,
+    class_counts,
+    db_to_gain,
+    peak_normalized,
+    require_empty,
+    timing,
+    worker_map,
+    write_tsv,
+)
 from seld_tf.errors import ConfigError
-from seld_tf.fileio import atomic_open, write_json
+from seld_tf.fileio import write_json
 
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 10.0
-CONFIG_FILE = "synth_config.json"
 
 # Clips per subset. "cpu" keeps DESED's ordering (unlabeled > synthetic > weak >
 # strong real) at a size a CPU trains on in minutes; "paper" is DCASE2022's.
@@ -194,35 +199,35 @@ def _motor(
 ) -> np.ndarray:
     """Blender: motor harmonics whose pitch sweeps as the load changes, plus whooshing noise."""
     f0 = rng.uniform(*f0_hz) * np.linspace(1.0, rng.uniform(*sweep), num_samples)
-    harmonics = sounds._pulse_train(f0, num_samples, sample_rate, 1200.0)
-    churn = sounds._filtered_noise(rng, num_samples, sample_rate, 300.0, 5000.0)
-    churn *= 1.0 + 0.5 * np.sin(sounds._phase(rng.uniform(2.0, 6.0), num_samples, sample_rate))
-    return sounds._unit_rms(harmonics) + 0.6 * sounds._unit_rms(churn)
+    harmonics = sounds.pulse_train(f0, num_samples, sample_rate, 1200.0)
+    churn = sounds.filtered_noise(rng, num_samples, sample_rate, 300.0, 5000.0)
+    churn *= 1.0 + 0.5 * np.sin(sounds.phase(rng.uniform(2.0, 6.0), num_samples, sample_rate))
+    return sounds.unit_rms(harmonics) + 0.6 * sounds.unit_rms(churn)
 
 
 def _buzz(
     rng: np.random.Generator, num_samples: int, sample_rate: int, *, f0_hz: tuple[float, float], hiss_hz: float
 ) -> np.ndarray:
     """Electric shaver / toothbrush: a bright buzz pulse train, brushing-stroke AM, high-passed hiss."""
-    buzz = sounds._pulse_train(rng.uniform(*f0_hz), num_samples, sample_rate, 4000.0)
-    hiss = sounds._filtered_noise(rng, num_samples, sample_rate, hiss_hz, None)
-    strokes = 1.0 + rng.uniform(0.2, 0.6) * np.sin(sounds._phase(rng.uniform(2.0, 5.0), num_samples, sample_rate))
-    return (sounds._unit_rms(buzz) + 0.4 * sounds._unit_rms(hiss)) * strokes
+    buzz = sounds.pulse_train(rng.uniform(*f0_hz), num_samples, sample_rate, 4000.0)
+    hiss = sounds.filtered_noise(rng, num_samples, sample_rate, hiss_hz, None)
+    strokes = 1.0 + rng.uniform(0.2, 0.6) * np.sin(sounds.phase(rng.uniform(2.0, 5.0), num_samples, sample_rate))
+    return (sounds.unit_rms(buzz) + 0.4 * sounds.unit_rms(hiss)) * strokes
 
 
 def _frying(rng: np.random.Generator, num_samples: int, sample_rate: int, *, highpass_hz: float) -> np.ndarray:
     """Frying: the crackles of a fire without its roar, over a sizzling hiss."""
-    crackles = signal.sosfilt(sounds._butterworth("highpass", highpass_hz, sample_rate), sounds._burning_fire(rng, num_samples, sample_rate))
-    sizzle = sounds._filtered_noise(rng, num_samples, sample_rate, 2.0 * highpass_hz, None)
-    return sounds._unit_rms(crackles) + 0.3 * sounds._unit_rms(sizzle)
+    crackles = signal.sosfilt(sounds.butterworth("highpass", highpass_hz, sample_rate), sounds.burning_fire(rng, num_samples, sample_rate))
+    sizzle = sounds.filtered_noise(rng, num_samples, sample_rate, 2.0 * highpass_hz, None)
+    return sounds.unit_rms(crackles) + 0.3 * sounds.unit_rms(sizzle)
 
 
 def _water(
     rng: np.random.Generator, num_samples: int, sample_rate: int, *, band_hz: tuple[float, float], bubble_hz: tuple[float, float]
 ) -> np.ndarray:
     """Running water: band noise with a slow swell, plus bubbles (decaying upward-gliding tones)."""
-    flow = sounds._filtered_noise(rng, num_samples, sample_rate, band_hz[0], band_hz[1])
-    flow = sounds._unit_rms(flow) * (1.0 + 0.4 * np.sin(sounds._phase(rng.uniform(0.3, 2.0), num_samples, sample_rate)))
+    flow = sounds.filtered_noise(rng, num_samples, sample_rate, band_hz[0], band_hz[1])
+    flow = sounds.unit_rms(flow) * (1.0 + 0.4 * np.sin(sounds.phase(rng.uniform(0.3, 2.0), num_samples, sample_rate)))
     bubbles = np.zeros(num_samples)
     for _ in range(rng.poisson(rng.uniform(5.0, 20.0) * num_samples / sample_rate)):
         n = int(rng.uniform(0.01, 0.04) * sample_rate)
@@ -230,42 +235,42 @@ def _water(
         # A bubble's resonance rises as it nears the surface.
         frequency = rng.uniform(*bubble_hz) * (1.0 + 4.0 * t)
         bubble = np.sin(2.0 * np.pi * np.cumsum(frequency) / sample_rate) * np.exp(-t / (0.3 * n / sample_rate))
-        sounds._place(bubbles, int(rng.integers(num_samples)), rng.uniform(0.3, 1.0) * bubble)
+        sounds.place(bubbles, int(rng.integers(num_samples)), rng.uniform(0.3, 1.0) * bubble)
     return flow + 1.5 * bubbles
 
 
 def _vacuum(rng: np.random.Generator, num_samples: int, sample_rate: int, *, motor_hz: tuple[float, float]) -> np.ndarray:
     """Vacuum cleaner: loud broadband airflow plus the motor's spectral lines."""
-    air = sounds._filtered_noise(rng, num_samples, sample_rate, 150.0, 7000.0)
+    air = sounds.filtered_noise(rng, num_samples, sample_rate, 150.0, 7000.0)
     motor = rng.uniform(*motor_hz)
-    line = sounds._partials(motor, (1.0, 2.0, 3.0, 5.0), (1.0, 0.5, 0.3, 0.2), num_samples, sample_rate)
-    return sounds._unit_rms(air) + 0.5 * sounds._unit_rms(line)
+    line = sounds.partials(motor, (1.0, 2.0, 3.0, 5.0), (1.0, 0.5, 0.3, 0.2), num_samples, sample_rate)
+    return sounds.unit_rms(air) + 0.5 * sounds.unit_rms(line)
 
 
 def _speaker(rng: np.random.Generator, num_samples: int, sample_rate: int, *, male_hz, female_hz) -> np.ndarray:
     """Speech: a male or a female voice, half the time each."""
     if rng.random() < 0.5:
-        return sounds._speech(rng, num_samples, sample_rate, f0_hz=male_hz, formant_scale=1.0)
-    return sounds._speech(rng, num_samples, sample_rate, f0_hz=female_hz, formant_scale=1.17)
+        return sounds.speech(rng, num_samples, sample_rate, f0_hz=male_hz, formant_scale=1.0)
+    return sounds.speech(rng, num_samples, sample_rate, f0_hz=female_hz, formant_scale=1.17)
 
 
 def _recipes(shift: float) -> dict[str, sounds.SoundGenerator]:
     """The 10 class recipes; `shift` > 1 moves pitches and resonances up (domain B)."""
     return {
         "Alarm_bell_ringing": functools.partial(
-            sounds._two_tone, base_hz=(600.0 * shift, 1200.0 * shift), ratio=(1.2, 1.6), on=(0.08, 0.25),
+            sounds.two_tone, base_hz=(600.0 * shift, 1200.0 * shift), ratio=(1.2, 1.6), on=(0.08, 0.25),
             off=(0.03, 0.15), simultaneous=False, tremolo_hz=None, odd_harmonics=6,
         ),
         "Blender": functools.partial(_motor, f0_hz=(150.0 * shift, 300.0 * shift), sweep=(0.8, 1.35)),
         "Cat": functools.partial(
-            sounds._wail, f0_hz=(400.0 * shift, 650.0 * shift), phrase=(0.3, 0.9), pause=(0.2, 0.6), glide=(0.2, 0.5),
+            sounds.wail, f0_hz=(400.0 * shift, 650.0 * shift), phrase=(0.3, 0.9), pause=(0.2, 0.6), glide=(0.2, 0.5),
             vibrato_hz=(5.0, 8.0), vibrato_depth=0.02, formants_hz=(900.0 * shift, 2500.0 * shift), tilt_hz=1500.0,
         ),
         "Dishes": functools.partial(
-            sounds._impacts, period=(0.25, 0.9), group_size=(1, 3), in_group_interval=(0.05, 0.15),
+            sounds.impacts, period=(0.25, 0.9), group_size=(1, 3), in_group_interval=(0.05, 0.15),
             mode_hz=(1500.0 * shift, 3000.0 * shift), mode_ratios=(1.0, 1.59, 2.14, 2.65), decay=(0.03, 0.1), click_hz=7000.0,
         ),
-        "Dog": _rescaled(sounds._barking_dog, shift),
+        "Dog": _rescaled(sounds.barking_dog, shift),
         "Electric_shaver_toothbrush": functools.partial(_buzz, f0_hz=(60.0 * shift, 140.0 * shift), hiss_hz=2000.0 * shift),
         "Frying": functools.partial(_frying, highpass_hz=1000.0 * shift),
         "Running_water": functools.partial(_water, band_hz=(400.0 * shift, 4000.0), bubble_hz=(500.0 * shift, 1500.0 * shift)),
@@ -287,8 +292,7 @@ def synthesize_desed_event(label: str, duration: float, rng: np.random.Generator
     """
     num_samples = int(round(duration * sample_rate))
     audio = _CLASS_RECIPES[domain][label](rng, num_samples, sample_rate)
-    audio = audio * sounds._ramp_envelope(num_samples, sample_rate, sounds._EDGE_FADE_SECONDS, sounds._EDGE_FADE_SECONDS)
-    return sounds._normalize_loudness(audio, sample_rate)
+    return sounds.normalize_loudness(sounds.fade_edges(audio, sample_rate), sample_rate)
 
 
 # ----------------------------------------------------------------------------
@@ -361,22 +365,23 @@ def _pink_noise(rng: np.random.Generator, num_samples: int) -> np.ndarray:
     # Kellet's -3 dB/octave filter, accurate above ~10 Hz at 16 kHz.
     b = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
     a = [1.0, -2.494956002, 2.017265875, -0.522189400]
-    return sounds._unit_rms(signal.lfilter(b, a, rng.standard_normal(num_samples)))
+    return sounds.unit_rms(signal.lfilter(b, a, rng.standard_normal(num_samples)))
 
 
 def _real_background(rng: np.random.Generator, num_samples: int, sample_rate: int, domain: Domain) -> np.ndarray:
     """Brown noise (a leaky integrator, so it does not drift), mains hum and low, muffled babble."""
-    brown = sounds._unit_rms(signal.lfilter([1.0], [1.0, -0.995], rng.standard_normal(num_samples)))
+    brown = sounds.unit_rms(signal.lfilter([1.0], [1.0, -0.995], rng.standard_normal(num_samples)))
     mains = float(rng.choice([50.0, 60.0]))
     harmonics = np.arange(1.0, 6.0)
     # One second holds whole cycles of 50 and 60 Hz, so tiling it is seamless and far cheaper.
-    second = sounds._partials(mains, harmonics, 1.0 / harmonics, sample_rate, sample_rate)
-    hum = sounds._unit_rms(np.tile(second, -(-num_samples // sample_rate))[:num_samples])
+    second = sounds.partials(mains, harmonics, 1.0 / harmonics, sample_rate, sample_rate)
+    hum = sounds.unit_rms(np.tile(second, -(-num_samples // sample_rate))[:num_samples])
     # Babble as speech-shaped noise with syllabic AM: cheap, and not a Speech event.
-    babble = sounds._filtered_noise(rng, num_samples, sample_rate, 200.0, 1000.0)
-    babble *= 1.0 + 0.7 * np.sin(sounds._phase(rng.uniform(3.0, 6.0), num_samples, sample_rate))
-    out = brown + _db(rng.uniform(*domain.hum_db)) * hum + _db(rng.uniform(*domain.babble_db)) * sounds._unit_rms(babble)
-    return sounds._unit_rms(out)
+    babble = sounds.filtered_noise(rng, num_samples, sample_rate, 200.0, 1000.0)
+    babble *= 1.0 + 0.7 * np.sin(sounds.phase(rng.uniform(3.0, 6.0), num_samples, sample_rate))
+    hum_gain, babble_gain = db_to_gain(rng.uniform(*domain.hum_db)), db_to_gain(rng.uniform(*domain.babble_db))
+    out = brown + hum_gain * hum + babble_gain * sounds.unit_rms(babble)
+    return sounds.unit_rms(out)
 
 
 def _room_response(rng: np.random.Generator, sample_rate: int, domain: Domain) -> np.ndarray:
@@ -385,7 +390,7 @@ def _room_response(rng: np.random.Generator, sample_rate: int, domain: Domain) -
     t = np.arange(int(rt60 * sample_rate)) / sample_rate
     tail = rng.standard_normal(len(t)) * np.exp(-3.0 * math.log(10.0) * t / rt60)
     tail[0] = 0.0
-    response = tail / np.sqrt(np.sum(tail**2)) * _db(-rng.uniform(*domain.direct_to_reverberant_db))
+    response = tail / np.sqrt(np.sum(tail**2)) * db_to_gain(-rng.uniform(*domain.direct_to_reverberant_db))
     response[0] = 1.0
     return response / np.sqrt(np.sum(response**2))
 
@@ -395,10 +400,6 @@ def _channel(rng: np.random.Generator, audio: np.ndarray, sample_rate: int, doma
     audio = signal.lfilter([1.0, rng.uniform(*domain.tilt)], [1.0], audio)
     sos = signal.butter(8, domain.lowpass_hz / (0.5 * sample_rate), "lowpass", output="sos")
     return signal.sosfilt(sos, audio)
-
-
-def _db(value: float) -> float:
-    return 10.0 ** (value / 20.0)
 
 
 def render_clip(spec: DesedClipSpec, rng: np.random.Generator, domain_name: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -412,7 +413,7 @@ def render_clip(spec: DesedClipSpec, rng: np.random.Generator, domain_name: str,
     for onset, offset, label in spec.events:
         start = int(round(onset * sample_rate))
         dry = synthesize_desed_event(label, (int(round(offset * sample_rate)) - start) / sample_rate, rng, domain_name, sample_rate)
-        sounds._place(events, start, _db(rng.uniform(*domain.snr_db)) * dry)
+        sounds.place(events, start, db_to_gain(rng.uniform(*domain.snr_db)) * dry)
     if domain.rt60 is None:
         background = _pink_noise(rng, num_samples)
     else:
@@ -422,7 +423,7 @@ def render_clip(spec: DesedClipSpec, rng: np.random.Generator, domain_name: str,
     mix = events + background
     if domain.lowpass_hz is not None:
         mix = _channel(rng, mix, sample_rate, domain)
-    return (mix * (_db(rng.uniform(*_PEAK_DBFS)) / np.abs(mix).max())).astype(np.float32)
+    return peak_normalized(mix, rng, _PEAK_DBFS)
 
 
 # ----------------------------------------------------------------------------
@@ -437,11 +438,6 @@ def _write_clip(root: str, seed: int, subset: str, index: int) -> DesedClipSpec:
     return spec
 
 
-def _write_tsv(root: str, relative: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    with atomic_open(os.path.join(root, *relative.split("/")), "w", encoding="utf-8", newline="") as handle:
-        handle.writelines("\t".join(row) + "\n" for row in [header, *rows])
-
-
 def _write_metadata(root: str, subset: str, specs: list[DesedClipSpec]) -> None:
     layout = SUBSETS[subset]
     if layout.kind == "strong":
@@ -449,14 +445,14 @@ def _write_metadata(root: str, subset: str, specs: list[DesedClipSpec]) -> None:
         for spec in specs:
             # A row with empty fields is DESED's "this file has no events".
             rows += [(spec.name, f"{on:.3f}", f"{off:.3f}", label) for on, off, label in spec.events] or [(spec.name, "", "", "")]
-        _write_tsv(root, layout.metadata, ("filename", "onset", "offset", "event_label"), rows)
+        write_tsv(root, layout.metadata, ("filename", "onset", "offset", "event_label"), rows)
     elif layout.kind == "weak":
         rows = [(spec.name, ",".join(name for name in CLASS_NAMES if name in spec.labels)) for spec in specs]
-        _write_tsv(root, layout.metadata, ("filename", "event_labels"), rows)
+        write_tsv(root, layout.metadata, ("filename", "event_labels"), rows)
     else:
-        _write_tsv(root, layout.metadata, ("filename",), [(spec.name,) for spec in specs])
+        write_tsv(root, layout.metadata, ("filename",), [(spec.name,) for spec in specs])
     if layout.durations:
-        _write_tsv(root, layout.durations, ("filename", "duration"), [(spec.name, f"{spec.duration:.3f}") for spec in specs])
+        write_tsv(root, layout.durations, ("filename", "duration"), [(spec.name, f"{spec.duration:.3f}") for spec in specs])
 
 
 def synthesize_desed_dataset(
@@ -476,21 +472,13 @@ def synthesize_desed_dataset(
         `wall_time_s`, `realtime_factor`.
     """
     root = os.fspath(out_dir)
-    if os.path.isdir(root) and os.listdir(root):
-        raise ConfigError(f"{root} is not empty; write the DESED stand-in to an empty or new folder")
+    require_empty(root, "DESED")
     started = time.perf_counter()
     jobs = [(subset, index) for subset in SUBSETS for index in range(config.sizes.get(subset, 0))]
     specs: dict[str, list[DesedClipSpec]] = {subset: [] for subset in SUBSETS if config.sizes.get(subset, 0)}
     write = functools.partial(_write_clip, root, config.seed)
     subsets, indices = zip(*jobs)
-    with contextlib.ExitStack() as stack:
-        if workers == 1:
-            written = map(write, subsets, indices)
-        else:
-            # forkserver, not fork: the caller may have started threads (TensorFlow's, say) that fork would copy mid-state.
-            context = multiprocessing.get_context("forkserver")
-            pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context))
-            written = pool.map(write, subsets, indices, chunksize=8)
+    with worker_map(write, subsets, indices, workers=workers, chunksize=8) as written:
         for subset, spec in tqdm(zip(subsets, written), total=len(jobs), desc="synth desed", unit="clip", disable=not progress):
             specs[subset].append(spec)
     for subset, subset_specs in specs.items():
@@ -499,7 +487,7 @@ def synthesize_desed_dataset(
         subset: {
             "clips": len(subset_specs),
             "domain": _RECIPES[subset].domain,
-            "events_per_class": dict(Counter(label for spec in subset_specs for _, _, label in spec.events)),
+            "events_per_class": class_counts(subset_specs),
         }
         for subset, subset_specs in specs.items()
     }
@@ -515,12 +503,5 @@ def synthesize_desed_dataset(
             "subsets": summary,
         },
     )
-    wall = time.perf_counter() - started
     audio_seconds = sum(spec.duration for subset_specs in specs.values() for spec in subset_specs)
-    return {
-        "out_dir": root,
-        "subsets": summary,
-        "audio_seconds": audio_seconds,
-        "wall_time_s": wall,
-        "realtime_factor": audio_seconds / wall if wall > 0 else math.inf,
-    }
+    return {"out_dir": root, "subsets": summary, **timing(started, audio_seconds)}

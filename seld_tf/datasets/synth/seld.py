@@ -35,6 +35,7 @@ from seld_tf.audio import write_audio
 from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, LABEL_FRAME_SECONDS, write_metadata
 from seld_tf.datasets.events import EventList, angular_distance, wrap_azimuth
 from seld_tf.datasets.synth import rooms
+from seld_tf.datasets.synth.common import CONFIG_FILE, timing
 from seld_tf.datasets.synth.sounds import synthesize_event
 from seld_tf.errors import ConfigError
 from seld_tf.fileio import write_json
@@ -546,7 +547,7 @@ def synthesize_seld_dataset(
         counts.update(CLASS_NAMES[event.class_index] for event in clip.scene.events)
         used_rooms[clip.scene.room_number] = clip.scene.room
     write_json(
-        os.path.join(out_dir, "synth_config.json"),
+        os.path.join(out_dir, CONFIG_FILE),
         {
             "generator": __name__,
             "config": config.to_dict(),
@@ -554,14 +555,11 @@ def synthesize_seld_dataset(
             "rooms": {str(number): dataclasses.asdict(room) for number, room in sorted(used_rooms.items())},
         },
     )
-    wall = time.perf_counter() - started
     audio_seconds = config.num_clips * config.duration
     return {
         "out_dir": os.fspath(out_dir),
         "clips": config.num_clips,
         "formats": list(formats),
-        "audio_seconds": audio_seconds,
-        "wall_time_s": wall,
-        "realtime_factor": audio_seconds * len(formats) / wall if wall > 0 else math.inf,
         "events_per_class": {name: counts[name] for name in CLASS_NAMES},
+        **timing(started, audio_seconds, rendered_seconds=audio_seconds * len(formats)),
     }

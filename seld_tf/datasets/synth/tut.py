@@ -26,15 +26,11 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import dataclasses
 import functools
 import math
-import multiprocessing
 import os
 import time
-from collections import Counter
 from typing import Any, Mapping
 
 import numpy as np
@@ -43,12 +39,20 @@ from tqdm import tqdm
 
 from seld_tf.audio import write_audio
 from seld_tf.datasets.synth import desed, sounds
+from seld_tf.datasets.synth.common import (
+    CONFIG_FILE,
+    class_counts,
+    db_to_gain,
+    peak_normalized,
+    timing,
+    worker_map,
+    write_tsv,
+)
 from seld_tf.datasets.tut import _FOLD_FILE_PART, _IMOTO_HEADER, EVENT_CLASSES, FOLDS, SCENE_CLASSES, SPLITS
 from seld_tf.errors import ConfigError
-from seld_tf.fileio import atomic_open, write_json
+from seld_tf.fileio import write_json
 
 SAMPLE_RATE = 44100
-CONFIG_FILE = "synth_config.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,12 +233,12 @@ def _steady_noise(
     swell_hz: tuple[float, float], swell_depth: float, hum_hz: tuple[float, float] | None,
 ) -> np.ndarray:
     """Fan / wind: band noise with a slow swell; a fan adds its blade-rate hum."""
-    noise = sounds._unit_rms(sounds._filtered_noise(rng, num_samples, sample_rate, *band_hz))
-    noise *= 1.0 + swell_depth * np.sin(sounds._phase(rng.uniform(*swell_hz), num_samples, sample_rate))
+    noise = sounds.unit_rms(sounds.filtered_noise(rng, num_samples, sample_rate, *band_hz))
+    noise *= 1.0 + swell_depth * np.sin(sounds.phase(rng.uniform(*swell_hz), num_samples, sample_rate))
     if hum_hz is None:
         return noise
-    hum = sounds._partials(rng.uniform(*hum_hz), (1.0, 2.0, 3.0), (1.0, 0.5, 0.25), num_samples, sample_rate)
-    return noise + 0.3 * sounds._unit_rms(hum)
+    hum = sounds.partials(rng.uniform(*hum_hz), (1.0, 2.0, 3.0), (1.0, 0.5, 0.25), num_samples, sample_rate)
+    return noise + 0.3 * sounds.unit_rms(hum)
 
 
 def _gated_noise(
@@ -242,10 +246,10 @@ def _gated_noise(
     on: tuple[float, float], off: tuple[float, float], fade: float,
 ) -> np.ndarray:
     """Rustling / breathing: band noise in bursts (short crinkles, or slow inhale-exhale swells)."""
-    noise = sounds._filtered_noise(rng, num_samples, sample_rate, *band_hz)
+    noise = sounds.filtered_noise(rng, num_samples, sample_rate, *band_hz)
     gate = np.zeros(num_samples)
-    for start, stop in sounds._cadence(rng, num_samples, sample_rate, on, off):
-        gate[start:stop] = rng.uniform(0.4, 1.0) * sounds._ramp_envelope(stop - start, sample_rate, fade, fade)
+    for start, stop in sounds.cadence(rng, num_samples, sample_rate, on, off):
+        gate[start:stop] = rng.uniform(0.4, 1.0) * sounds.ramp_envelope(stop - start, sample_rate, fade, fade)
     return noise * gate
 
 
@@ -265,15 +269,15 @@ def _with_clatter(generator: sounds.SoundGenerator, clatter: sounds.SoundGenerat
     """Washing dishes: running water with dishes knocking in it."""
 
     def generate(rng: np.random.Generator, num_samples: int, sample_rate: int) -> np.ndarray:
-        water = sounds._unit_rms(generator(rng, num_samples, sample_rate))
-        return water + level * sounds._unit_rms(clatter(rng, num_samples, sample_rate))
+        water = sounds.unit_rms(generator(rng, num_samples, sample_rate))
+        return water + level * sounds.unit_rms(clatter(rng, num_samples, sample_rate))
 
     return generate
 
 
-_impacts = functools.partial(sounds._impacts, group_size=(1, 1), in_group_interval=(0.05, 0.05))
+_impacts = functools.partial(sounds.impacts, group_size=(1, 1), in_group_interval=(0.05, 0.05))
 _dishes = functools.partial(
-    sounds._impacts, period=(0.25, 0.9), group_size=(1, 3), in_group_interval=(0.05, 0.15),
+    sounds.impacts, period=(0.25, 0.9), group_size=(1, 3), in_group_interval=(0.05, 0.15),
     mode_hz=(1500.0, 3000.0), mode_ratios=(1.0, 1.59, 2.14, 2.65), decay=(0.03, 0.1), click_hz=7000.0,
 )
 # Confusable pairs across scenes share a family with shifted parameters (§7):
@@ -292,20 +296,20 @@ CLASS_SOUNDS: dict[str, sounds.SoundGenerator] = {
         _impacts, period=(0.2, 0.6), mode_hz=(2500.0, 4500.0), mode_ratios=(1.0, 1.7), decay=(0.002, 0.006), click_hz=10000.0
     ),
     "(object) squeaking": functools.partial(
-        sounds._wail, f0_hz=(600.0, 1200.0), phrase=(0.2, 0.6), pause=(0.05, 0.2), glide=(0.05, 0.2),
+        sounds.wail, f0_hz=(600.0, 1200.0), phrase=(0.2, 0.6), pause=(0.05, 0.2), glide=(0.05, 0.2),
         vibrato_hz=(10.0, 20.0), vibrato_depth=0.03, formants_hz=(1500.0, 3500.0), tilt_hz=3000.0,
     ),
     "bird singing": functools.partial(
-        sounds._wail, f0_hz=(2000.0, 4000.0), phrase=(0.05, 0.25), pause=(0.05, 0.4), glide=(0.2, 0.5),
+        sounds.wail, f0_hz=(2000.0, 4000.0), phrase=(0.05, 0.25), pause=(0.05, 0.4), glide=(0.2, 0.5),
         vibrato_hz=(10.0, 25.0), vibrato_depth=0.05, formants_hz=(4000.0, 7000.0), tilt_hz=6000.0,
     ),
     "brakes squeaking": functools.partial(
-        sounds._wail, f0_hz=(2500.0, 4500.0), phrase=(0.5, 2.0), pause=(0.05, 0.2), glide=(0.02, 0.1),
+        sounds.wail, f0_hz=(2500.0, 4500.0), phrase=(0.5, 2.0), pause=(0.05, 0.2), glide=(0.02, 0.1),
         vibrato_hz=(4.0, 10.0), vibrato_depth=0.01, formants_hz=(5000.0, 8000.0), tilt_hz=6000.0,
     ),
     "breathing": functools.partial(_gated_noise, band_hz=(300.0, 2500.0), on=(0.8, 1.6), off=(0.4, 1.2), fade=0.35),
     "car": _pass_by(sounds.SOUND_GENERATORS["running_engine"], rise=(0.3, 0.7)),
-    "children": functools.partial(sounds._speech, f0_hz=(250.0, 400.0), formant_scale=1.3),
+    "children": functools.partial(sounds.speech, f0_hz=(250.0, 400.0), formant_scale=1.3),
     "cupboard": functools.partial(
         _impacts, period=(0.3, 1.0), mode_hz=(150.0, 400.0), mode_ratios=(1.0, 2.1, 3.4), decay=(0.03, 0.08), click_hz=4000.0
     ),
@@ -347,8 +351,7 @@ CLASS_SOUNDS: dict[str, sounds.SoundGenerator] = {
 def synthesize_tut_event(label: str, num_samples: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """One dry instance of `label`, with 5 ms fades and unit RMS in its loudest 50 ms, as `sounds.synthesize_event`."""
     audio = CLASS_SOUNDS[label](rng, num_samples, sample_rate)
-    audio = audio * sounds._ramp_envelope(num_samples, sample_rate, sounds._EDGE_FADE_SECONDS, sounds._EDGE_FADE_SECONDS)
-    return sounds._normalize_loudness(audio, sample_rate)
+    return sounds.normalize_loudness(sounds.fade_edges(audio, sample_rate), sample_rate)
 
 
 # ----------------------------------------------------------------------------
@@ -421,8 +424,8 @@ def _background(rng: np.random.Generator, num_samples: int, scene: str) -> np.nd
     """The scene's background with a per-recording tilt and low-pass: stereo by a decorrelating shift."""
     mono = desed._real_background(rng, num_samples, SAMPLE_RATE, SCENES[scene])
     mono = signal.lfilter([1.0, rng.uniform(*SCENES[scene].tilt)], [1.0], mono)
-    mono = signal.sosfilt(sounds._butterworth("lowpass", float(rng.uniform(*_BACKGROUND_LOWPASS_HZ[scene])), SAMPLE_RATE), mono)
-    mono = sounds._unit_rms(mono)
+    mono = signal.sosfilt(sounds.butterworth("lowpass", float(rng.uniform(*_BACKGROUND_LOWPASS_HZ[scene])), SAMPLE_RATE), mono)
+    mono = sounds.unit_rms(mono)
     return np.stack([mono, np.roll(mono, int(rng.integers(SAMPLE_RATE // 10, SAMPLE_RATE)))], axis=1)
 
 
@@ -434,17 +437,17 @@ def render_recording(spec: TutRecordingSpec, rng: np.random.Generator) -> np.nda
     for onset, offset, label in spec.events:
         start = int(round(onset * SAMPLE_RATE))
         dry = synthesize_tut_event(label, int(round(offset * SAMPLE_RATE)) - start, rng)
-        gain = desed._db(rng.uniform(*domain.snr_db) + _LEVEL_OFFSET_DB.get(label, 0.0))
+        gain = db_to_gain(rng.uniform(*domain.snr_db) + _LEVEL_OFFSET_DB.get(label, 0.0))
         pan = rng.uniform(*_PAN)
         for channel, share in enumerate((1.0 - pan, pan)):
-            sounds._place(events[:, channel], start, gain * math.sqrt(share) * dry)
+            sounds.place(events[:, channel], start, gain * math.sqrt(share) * dry)
     if domain.rt60 is not None:
         events = np.stack(
             [signal.oaconvolve(events[:, c], desed._room_response(rng, SAMPLE_RATE, domain))[:num_samples] for c in range(2)],
             axis=1,
         )
     mix = events + _background(rng, num_samples, spec.scene)
-    return (mix * (desed._db(rng.uniform(*desed._PEAK_DBFS)) / np.abs(mix).max())).astype(np.float32)
+    return peak_normalized(mix, rng, desed._PEAK_DBFS)
 
 
 # ----------------------------------------------------------------------------
@@ -460,8 +463,7 @@ def _write_recording(root: str, config: TutSynthConfig, group_name: str, index: 
 
 def _write_meta(root: str, relative: str, specs: list[TutRecordingSpec]) -> None:
     rows = [(spec.path, spec.scene, f"{on:.3f}", f"{off:.3f}", label) for spec in specs for on, off, label in spec.events]
-    with atomic_open(os.path.join(root, *relative.split("/")), "w", encoding="utf-8", newline="") as handle:
-        handle.writelines("\t".join(row) + "\n" for row in [_IMOTO_HEADER, *rows])
+    write_tsv(root, relative, _IMOTO_HEADER, rows)
 
 
 def fold_of(position: int) -> int:
@@ -478,10 +480,6 @@ def _write_metadata(root: str, specs: dict[str, list[TutRecordingSpec]]) -> None
         for part, test in (("train", False), ("test", True)):
             chosen = [spec for spec, is_test in zip(development, held_out) if is_test == test]
             _write_meta(root, f"crossvaridation/meta_fold0{fold}_{_FOLD_FILE_PART[part]}.txt", chosen)
-
-
-def _class_counts(specs) -> dict[str, int]:
-    return dict(sorted(Counter(label for spec in specs for _, _, label in spec.events).items()))
 
 
 def synthesize_tut_dataset(
@@ -504,14 +502,7 @@ def synthesize_tut_dataset(
     names, indices = zip(*jobs)
     write = functools.partial(_write_recording, root, config)
     specs: dict[str, list[TutRecordingSpec]] = {split: [] for split in SPLITS}
-    with contextlib.ExitStack() as stack:
-        if workers == 1:
-            written = map(write, names, indices)
-        else:
-            # forkserver, not fork: the caller may have started threads (TensorFlow's, say) that fork would copy mid-state.
-            context = multiprocessing.get_context("forkserver")
-            pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context))
-            written = pool.map(write, names, indices)
+    with worker_map(write, names, indices, workers=workers) as written:
         for name, spec in tqdm(zip(names, written), total=len(jobs), desc="synth tut", unit="recording", disable=not progress):
             specs[GROUPS[name].split].append(spec)
     _write_metadata(root, specs)
@@ -519,9 +510,9 @@ def synthesize_tut_dataset(
         split: {
             "recordings": len(split_specs),
             "minutes": sum(spec.duration for spec in split_specs) / 60.0,
-            "events_per_class": _class_counts(split_specs),
+            "events_per_class": class_counts(split_specs),
             "events_per_scene_and_class": {
-                scene: _class_counts(spec for spec in split_specs if spec.scene == scene) for scene in SCENE_CLASSES
+                scene: class_counts(spec for spec in split_specs if spec.scene == scene) for scene in SCENE_CLASSES
             },
         }
         for split, split_specs in specs.items()
@@ -539,12 +530,5 @@ def synthesize_tut_dataset(
             "splits": summary,
         },
     )
-    wall = time.perf_counter() - started
     audio_seconds = sum(spec.duration for split_specs in specs.values() for spec in split_specs)
-    return {
-        "out_dir": root,
-        "splits": summary,
-        "audio_seconds": audio_seconds,
-        "wall_time_s": wall,
-        "realtime_factor": audio_seconds / wall if wall > 0 else math.inf,
-    }
+    return {"out_dir": root, "splits": summary, **timing(started, audio_seconds)}

@@ -29,12 +29,9 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import csv
 import dataclasses
 import functools
-import multiprocessing
 import os
 import time
 from collections import Counter
@@ -46,7 +43,7 @@ from tqdm import tqdm
 
 from seld_tf.audio import write_audio
 from seld_tf.datasets.synth import sounds
-from seld_tf.datasets.synth.desed import CONFIG_FILE, _db, _write_tsv
+from seld_tf.datasets.synth.common import CONFIG_FILE, db_to_gain, peak_normalized, require_empty, worker_map, write_tsv
 from seld_tf.datasets.weak_remix import (
     FSD_LABELS,
     TAU2019_SCENES,
@@ -157,17 +154,17 @@ def _notes(
     while t < num_samples:
         n = min(int(rng.uniform(*note_seconds) * sample_rate), num_samples - t)
         f0 = min(base * 2.0 ** (rng.choice([-5, -3, 0, 2, 4, 7]) / 12.0), f0_hz[1])
-        frequency = f0 * (1.0 + vibrato * np.sin(sounds._phase(rng.uniform(4.5, 6.5), n, sample_rate)))
+        frequency = f0 * (1.0 + vibrato * np.sin(sounds.phase(rng.uniform(4.5, 6.5), n, sample_rate)))
         orders = np.arange(1, 13, dtype=np.float64)
         amplitudes = orders**-slope * np.where(orders % 2 == 0, even_gain, 1.0)
-        note = sounds._partials(frequency, orders, amplitudes, n, sample_rate)
+        note = sounds.partials(frequency, orders, amplitudes, n, sample_rate)
         if breath:
-            note += breath * sounds._unit_rms(sounds._filtered_noise(rng, n, sample_rate, 2.0 * f0, 4.0 * f0)) * np.std(note)
+            note += breath * sounds.unit_rms(sounds.filtered_noise(rng, n, sample_rate, 2.0 * f0, 4.0 * f0)) * np.std(note)
         if decay is None:
-            envelope = sounds._ramp_envelope(n, sample_rate, attack, 0.05)
+            envelope = sounds.ramp_envelope(n, sample_rate, attack, 0.05)
         else:
-            envelope = sounds._ramp_envelope(n, sample_rate, attack, 0.01) * np.exp(-np.arange(n) / (decay * sample_rate))
-        sounds._place(out, t, note * envelope * rng.uniform(0.6, 1.0))
+            envelope = sounds.ramp_envelope(n, sample_rate, attack, 0.01) * np.exp(-np.arange(n) / (decay * sample_rate))
+        sounds.place(out, t, note * envelope * rng.uniform(0.6, 1.0))
         t += n
     return out
 
@@ -193,13 +190,13 @@ def _hits(
         for k in range(rng.integers(group[0], group[1] + 1)):
             length = rng.uniform(*decay)
             n = int(6.0 * length * sample_rate) + 1
-            hit = sounds._unit_rms(sounds._filtered_noise(rng, n, sample_rate, *band_hz)) * np.exp(-np.arange(n) / (length * sample_rate))
+            hit = sounds.unit_rms(sounds.filtered_noise(rng, n, sample_rate, *band_hz)) * np.exp(-np.arange(n) / (length * sample_rate))
             if modes_hz is not None:
                 modes = rng.uniform(*modes_hz) * np.asarray(mode_ratios)
-                modal = sounds._impact(rng, sample_rate, modes, 2.0 * length, 2000.0)
+                modal = sounds.impact(rng, sample_rate, modes, 2.0 * length, 2000.0)
                 hit = np.pad(hit, (0, max(0, len(modal) - n)))
                 hit[: len(modal)] += body * modal
-            sounds._place(out, int((t + k * rng.uniform(*interval)) * sample_rate), hit * rng.uniform(0.5, 1.0))
+            sounds.place(out, int((t + k * rng.uniform(*interval)) * sample_rate), hit * rng.uniform(0.5, 1.0))
         t += rng.uniform(*period)
     return out
 
@@ -209,12 +206,12 @@ def _scrape(
     off: tuple[float, float], roughness_hz: float,
 ) -> np.ndarray:
     """Friction strokes: band noise gated on/off with a random fast roughness envelope (pen, paper)."""
-    noise = sounds._filtered_noise(rng, num_samples, sample_rate, *band_hz)
-    rough = np.abs(sounds._filtered_noise(rng, num_samples, sample_rate, None, roughness_hz))
+    noise = sounds.filtered_noise(rng, num_samples, sample_rate, *band_hz)
+    rough = np.abs(sounds.filtered_noise(rng, num_samples, sample_rate, None, roughness_hz))
     gate = np.zeros(num_samples)
-    for start, stop in sounds._cadence(rng, num_samples, sample_rate, on, off):
-        gate[start:stop] = sounds._ramp_envelope(stop - start, sample_rate, 0.02, 0.03)
-    return noise * (0.3 + sounds._unit_rms(rough)) * gate
+    for start, stop in sounds.cadence(rng, num_samples, sample_rate, on, off):
+        gate[start:stop] = sounds.ramp_envelope(stop - start, sample_rate, 0.02, 0.03)
+    return noise * (0.3 + sounds.unit_rms(rough)) * gate
 
 
 def _voiced(
@@ -225,31 +222,31 @@ def _voiced(
     out = np.zeros(num_samples)
     base = rng.uniform(*f0_hz)
     formants = np.asarray(formants_hz) * rng.uniform(0.9, 1.1)
-    for start, stop in sounds._cadence(rng, num_samples, sample_rate, on, off):
+    for start, stop in sounds.cadence(rng, num_samples, sample_rate, on, off):
         n = stop - start
         # A random walk in pitch is what makes burps and farts rough rather than tonal.
         walk = np.interp(np.arange(n), np.linspace(0, n, 8), rng.normal(0.0, jitter, 8))
-        pulses = sounds._unit_rms(sounds._pulse_train(base * np.exp(walk), n, sample_rate, 1000.0))
-        source = pulses + noise * sounds._unit_rms(rng.standard_normal(n))
-        burst = sounds._resonators(source, formants, 0.2 * formants, np.ones(len(formants)), sample_rate)
-        sounds._place(out, start, burst * np.sin(np.pi * np.arange(n) / n) ** 0.5)
+        pulses = sounds.unit_rms(sounds.pulse_train(base * np.exp(walk), n, sample_rate, 1000.0))
+        source = pulses + noise * sounds.unit_rms(rng.standard_normal(n))
+        burst = sounds.resonators(source, formants, 0.2 * formants, np.ones(len(formants)), sample_rate)
+        sounds.place(out, start, burst * np.sin(np.pi * np.arange(n) / n) ** 0.5)
     return out
 
 
 def _microwave(rng: np.random.Generator, num_samples: int, sample_rate: int) -> np.ndarray:
     """Mains hum with harmonics and a fan, ending half the time in three 1-2 kHz beeps."""
-    hum = sounds._partials(float(rng.choice([50.0, 60.0])) * 2.0, (1.0, 2.0, 3.0, 4.0), (1.0, 0.5, 0.4, 0.2), num_samples, sample_rate)
-    out = sounds._unit_rms(hum) + 0.5 * sounds._unit_rms(sounds._filtered_noise(rng, num_samples, sample_rate, 200.0, 2000.0))
+    hum = sounds.partials(float(rng.choice([50.0, 60.0])) * 2.0, (1.0, 2.0, 3.0, 4.0), (1.0, 0.5, 0.4, 0.2), num_samples, sample_rate)
+    out = sounds.unit_rms(hum) + 0.5 * sounds.unit_rms(sounds.filtered_noise(rng, num_samples, sample_rate, 200.0, 2000.0))
     if rng.random() < 0.5:
         beep_hz, n = rng.uniform(1000.0, 2000.0), int(0.12 * sample_rate)
-        beep = 3.0 * np.sin(2.0 * np.pi * beep_hz * np.arange(n) / sample_rate) * sounds._ramp_envelope(n, sample_rate, 0.005, 0.005)
+        beep = 3.0 * np.sin(2.0 * np.pi * beep_hz * np.arange(n) / sample_rate) * sounds.ramp_envelope(n, sample_rate, 0.005, 0.005)
         first = int(rng.uniform(0.0, 0.7) * num_samples)
         for k in range(3):
-            sounds._place(out, first + 2 * k * n, beep)
+            sounds.place(out, first + 2 * k * n, beep)
     return out
 
 
-_impacts = sounds._impacts
+_impacts = sounds.impacts
 # Recipes differ in band (f0, modes, noise band) and temporal pattern (note length,
 # hit period, burst cadence): the cues frequency and time attention can use.
 # Short (finger snap, hi-hat, scissors) and sparse (gunshot, gong, knock) classes
@@ -266,7 +263,7 @@ CLASS_RECIPES: dict[str, sounds.SoundGenerator] = {
     "Trumpet": functools.partial(_notes, f0_hz=(165.0, 950.0), slope=0.3, even_gain=1.0, attack=0.02, decay=None, note_seconds=(0.2, 0.6)),
     "Violin_or_fiddle": functools.partial(_notes, f0_hz=(196.0, 1300.0), slope=0.6, even_gain=0.9, attack=0.06, decay=None, note_seconds=(0.2, 0.8), vibrato=0.012),
     "Harmonica": functools.partial(_notes, f0_hz=(260.0, 1050.0), slope=0.9, even_gain=0.6, attack=0.02, decay=None, note_seconds=(0.1, 0.4), breath=0.2),
-    "Electric_piano": sounds._piano,
+    "Electric_piano": sounds.piano,
     # Inharmonic struck bodies: mode ratios, decay, repetition.
     "Chime": functools.partial(_impacts, period=(0.3, 0.8), group_size=(1, 3), in_group_interval=(0.1, 0.25), mode_hz=(800.0, 2000.0), mode_ratios=(1.0, 2.76, 5.40), decay=(0.2, 0.4), click_hz=6000.0),
     "Glockenspiel": functools.partial(_impacts, period=(0.15, 0.4), group_size=(1, 1), in_group_interval=(0.1, 0.1), mode_hz=(1500.0, 4000.0), mode_ratios=(1.0, 2.71, 5.15), decay=(0.15, 0.35), click_hz=8000.0),
@@ -286,29 +283,29 @@ CLASS_RECIPES: dict[str, sounds.SoundGenerator] = {
     "Scissors": functools.partial(_hits, period=(0.3, 0.5), group=(2, 2), interval=(0.08, 0.12), band_hz=(3000.0, 10000.0), decay=(0.005, 0.012)),
     "Computer_keyboard": functools.partial(_hits, period=(0.08, 0.22), group=(1, 3), interval=(0.04, 0.08), band_hz=(1500.0, 6000.0), decay=(0.006, 0.015), modes_hz=(600.0, 1200.0), body=0.3),
     "Applause": functools.partial(_hits, period=(0.008, 0.025), group=(1, 1), interval=(0.01, 0.01), band_hz=(800.0, 6000.0), decay=(0.004, 0.012)),
-    "Shatter": sounds._crash,
+    "Shatter": sounds.crash,
     "Writing": functools.partial(_scrape, band_hz=(2000.0, 7000.0), on=(0.1, 0.4), off=(0.05, 0.25), roughness_hz=60.0),
     "Tearing": functools.partial(_scrape, band_hz=(500.0, 5000.0), on=(0.3, 0.9), off=(0.2, 0.6), roughness_hz=300.0),
     # Vocal and animal sources: formants, pitch, burst cadence.
-    "Bark": sounds._barking_dog,
-    "Meow": functools.partial(sounds._wail, f0_hz=(400.0, 650.0), phrase=(0.3, 0.9), pause=(0.2, 0.6), glide=(0.2, 0.5), vibrato_hz=(5.0, 8.0), vibrato_depth=0.02, formants_hz=(900.0, 2500.0), tilt_hz=1500.0),
+    "Bark": sounds.barking_dog,
+    "Meow": functools.partial(sounds.wail, f0_hz=(400.0, 650.0), phrase=(0.3, 0.9), pause=(0.2, 0.6), glide=(0.2, 0.5), vibrato_hz=(5.0, 8.0), vibrato_depth=0.02, formants_hz=(900.0, 2500.0), tilt_hz=1500.0),
     "Laughter": functools.partial(_voiced, f0_hz=(180.0, 320.0), formants_hz=(800.0, 1200.0, 2600.0), on=(0.07, 0.14), off=(0.06, 0.14), jitter=0.08, noise=0.6),
     "Cough": functools.partial(_voiced, f0_hz=(120.0, 250.0), formants_hz=(600.0, 1800.0, 3000.0), on=(0.12, 0.25), off=(0.2, 0.8), jitter=0.1, noise=3.0),
     "Burping_or_eructation": functools.partial(_voiced, f0_hz=(60.0, 110.0), formants_hz=(400.0, 1200.0), on=(0.3, 0.8), off=(0.8, 2.0), jitter=0.15, noise=0.3),
     "Fart": functools.partial(_voiced, f0_hz=(50.0, 120.0), formants_hz=(150.0, 400.0), on=(0.15, 0.6), off=(0.5, 1.5), jitter=0.3, noise=0.5),
     # Machines and other sounds.
-    "Bus": sounds._running_engine,
+    "Bus": sounds.running_engine,
     "Microwave_oven": _microwave,
     "Telephone": sounds.SOUND_GENERATORS["ringing_phone"],
-    "Squeak": functools.partial(sounds._wail, f0_hz=(1500.0, 3000.0), phrase=(0.05, 0.2), pause=(0.1, 0.5), glide=(0.2, 0.6), vibrato_hz=(10.0, 20.0), vibrato_depth=0.02, formants_hz=(3500.0, 6000.0), tilt_hz=4000.0),
+    "Squeak": functools.partial(sounds.wail, f0_hz=(1500.0, 3000.0), phrase=(0.05, 0.2), pause=(0.1, 0.5), glide=(0.2, 0.6), vibrato_hz=(10.0, 20.0), vibrato_depth=0.02, formants_hz=(3500.0, 6000.0), tilt_hz=4000.0),
 }  # fmt: skip
 
 
 def synthesize_fsd_event(label: str, num_samples: int, rng: np.random.Generator, sample_rate: int = EVENT_SAMPLE_RATE) -> np.ndarray:
     """One instance of FSDKaggle2018 class `label`: float32 with 5 ms fades, peak at -12 to -3 dBFS."""
     audio = CLASS_RECIPES[label](rng, num_samples, sample_rate)
-    audio = audio * sounds._ramp_envelope(num_samples, sample_rate, sounds._EDGE_FADE_SECONDS, sounds._EDGE_FADE_SECONDS)
-    return (audio * (_db(rng.uniform(*_PEAK_DBFS)) / np.abs(audio).max())).astype(np.float32)
+    audio = sounds.fade_edges(audio, sample_rate)
+    return peak_normalized(audio, rng, _PEAK_DBFS)
 
 
 # ----------------------------------------------------------------------------
@@ -323,13 +320,13 @@ def _drift(rng: np.random.Generator, num_samples: int, sample_rate: int, rate_hz
 
 
 def _coloured(rng: np.random.Generator, num_samples: int, tilt: float) -> np.ndarray:
-    return sounds._unit_rms(signal.lfilter([1.0], [1.0, -tilt], rng.standard_normal(num_samples)))
+    return sounds.unit_rms(signal.lfilter([1.0], [1.0, -tilt], rng.standard_normal(num_samples)))
 
 
 def _babble(rng, num_samples, sample_rate):
     """A crowd: speech-band noises, each with its own syllabic gain; too dense to be Laughter or speech."""
     # Shifted copies of one filtered noise are uncorrelated talkers at a quarter of the filtering cost.
-    noise = sounds._filtered_noise(rng, num_samples, sample_rate, 200.0, 3000.0)
+    noise = sounds.filtered_noise(rng, num_samples, sample_rate, 200.0, 3000.0)
     shifts = rng.integers(sample_rate // 10, num_samples, 4)
     return sum(np.roll(noise, shift) * _drift(rng, num_samples, sample_rate, 8.0, 25.0) for shift in shifts)
 
@@ -339,27 +336,27 @@ def _passbys(rng, num_samples, sample_rate):
     seconds = num_samples / sample_rate
     t = np.arange(num_samples) / sample_rate
     swell = 0.2 + sum(np.exp(-0.5 * ((t - centre) / rng.uniform(0.5, 2.0)) ** 2) for centre in rng.uniform(-1.0, seconds + 1.0, 1 + rng.poisson(0.4 * seconds)))
-    return sounds._filtered_noise(rng, num_samples, sample_rate, 40.0, 1200.0) * swell
+    return sounds.filtered_noise(rng, num_samples, sample_rate, 40.0, 1200.0) * swell
 
 
 def _rumble(rng, num_samples, sample_rate):
-    return sounds._filtered_noise(rng, num_samples, sample_rate, 20.0, 150.0) * _drift(rng, num_samples, sample_rate, 1.0, 10.0)
+    return sounds.filtered_noise(rng, num_samples, sample_rate, 20.0, 150.0) * _drift(rng, num_samples, sample_rate, 1.0, 10.0)
 
 
 def _whine(rng, num_samples, sample_rate):
     """A tonal hum or a motor whine gliding with load."""
     glide = np.linspace(1.0, rng.uniform(0.8, 1.5), num_samples)
-    return sounds._partials(rng.uniform(80.0, 600.0) * glide, (1.0, 2.0, 3.0), (1.0, 0.4, 0.2), num_samples, sample_rate)
+    return sounds.partials(rng.uniform(80.0, 600.0) * glide, (1.0, 2.0, 3.0), (1.0, 0.4, 0.2), num_samples, sample_rate)
 
 
 _clatter = functools.partial(_impacts, period=(0.5, 1.0), group_size=(2, 2), in_group_interval=(0.08, 0.15), mode_hz=(60.0, 150.0), mode_ratios=(1.0, 2.3), decay=(0.03, 0.07), click_hz=3000.0)  # fmt: skip
 # Ding-dong announcements: sparse, loud and tonal, in the band of Chime and Glockenspiel.
 _pa_chime = functools.partial(_impacts, period=(3.0, 6.0), group_size=(2, 3), in_group_interval=(0.4, 0.6), mode_hz=(500.0, 900.0), mode_ratios=(1.0, 2.0, 3.0), decay=(0.3, 0.6), click_hz=2000.0)  # fmt: skip
-_birds = functools.partial(sounds._wail, f0_hz=(2000.0, 4000.0), phrase=(0.05, 0.15), pause=(0.1, 1.5), glide=(0.2, 0.5), vibrato_hz=(20.0, 40.0), vibrato_depth=0.05, formants_hz=(4000.0, 6000.0), tilt_hz=5000.0)  # fmt: skip
+_birds = functools.partial(sounds.wail, f0_hz=(2000.0, 4000.0), phrase=(0.05, 0.15), pause=(0.1, 1.5), glide=(0.2, 0.5), vibrato_hz=(20.0, 40.0), vibrato_depth=0.05, formants_hz=(4000.0, 6000.0), tilt_hz=5000.0)  # fmt: skip
 
 
 def _wind(rng, num_samples, sample_rate):
-    return sounds._filtered_noise(rng, num_samples, sample_rate, 20.0, 500.0) * _drift(rng, num_samples, sample_rate, 0.7, 15.0)
+    return sounds.filtered_noise(rng, num_samples, sample_rate, 20.0, 500.0) * _drift(rng, num_samples, sample_rate, 0.7, 15.0)
 
 
 _COMPONENTS = {
@@ -398,19 +395,19 @@ def render_scene(scene: str, location_seed: tuple[int, ...], rng: np.random.Gene
     bed = _coloured(rng, num_samples, tilt)
     for name, level in levels.items():
         part = _COMPONENTS[name](rng, num_samples, sample_rate)
-        bed += _db(level + place.uniform(-3.0, 3.0)) * sounds._unit_rms(part)
-    bed = sounds._unit_rms(bed) * _drift(rng, num_samples, sample_rate, 0.5, 6.0)
+        bed += db_to_gain(level + place.uniform(-3.0, 3.0)) * sounds.unit_rms(part)
+    bed = sounds.unit_rms(bed) * _drift(rng, num_samples, sample_rate, 0.5, 6.0)
     seconds = num_samples / sample_rate
     for _ in range(rng.poisson(rng.uniform(*_DISTRACTORS_PER_SECOND) * seconds)):
         duration = rng.uniform(*_DISTRACTOR_SECONDS)
         sound = sounds.synthesize_event(str(rng.choice(DISTRACTORS)), duration, rng, sample_rate)
-        sounds._place(bed, int(rng.uniform(0.0, seconds) * sample_rate), _db(rng.uniform(*_DISTRACTOR_DB)) * sound)
+        sounds.place(bed, int(rng.uniform(0.0, seconds) * sample_rate), db_to_gain(rng.uniform(*_DISTRACTOR_DB)) * sound)
     # A binaural pair: the same scene a few samples apart, plus diffuse noise of its own in each ear.
     delay = int(rng.integers(1, 30))
     left = bed + 0.3 * _coloured(rng, num_samples, tilt)
     right = np.concatenate([np.zeros(delay), bed[:-delay]]) + 0.3 * _coloured(rng, num_samples, tilt)
     stereo = np.stack([left, right], axis=1)
-    return (stereo * (_db(rng.uniform(*_PEAK_DBFS)) / np.abs(stereo).max())).astype(np.float32)
+    return peak_normalized(stereo, rng, _PEAK_DBFS)
 
 
 # ----------------------------------------------------------------------------
@@ -470,14 +467,14 @@ def _write_sources_metadata(root: str, events: list, scenes: list) -> None:
         writer.writerow(["fname", "label", "manually_verified"])
         writer.writerows((name, label, int(verified)) for name, label, verified, _ in events)
     meta = [(_scene_file(*row), row[0], f"{row[1]}-{row[2]}", "a") for row in scenes]
-    _write_tsv(os.path.join(root, TAU_DIR), "meta.csv", ("filename", "scene_label", "identifier", "source_label"), meta)
+    write_tsv(os.path.join(root, TAU_DIR), "meta.csv", ("filename", "scene_label", "identifier", "source_label"), meta)
     # TAU splits by location so no place is in both; every third location is held out (about TAU's 68/32 %).
     train = [(row[0], row[1]) for row, (_, _, location, _) in zip(meta, scenes) if location % 3 != 2]
     evaluate = [(row[0], row[1]) for row, (_, _, location, _) in zip(meta, scenes) if location % 3 == 2]
     setup = os.path.join(root, TAU_DIR, "evaluation_setup")
-    _write_tsv(setup, "fold1_train.csv", ("filename", "scene_label"), train)
-    _write_tsv(setup, "fold1_evaluate.csv", ("filename", "scene_label"), evaluate)
-    _write_tsv(setup, "fold1_test.csv", ("filename",), [(name,) for name, _ in evaluate])
+    write_tsv(setup, "fold1_train.csv", ("filename", "scene_label"), train)
+    write_tsv(setup, "fold1_evaluate.csv", ("filename", "scene_label"), evaluate)
+    write_tsv(setup, "fold1_test.csv", ("filename",), [(name,) for name, _ in evaluate])
 
 
 def synthesize_weakmix_dataset(
@@ -497,21 +494,13 @@ def synthesize_weakmix_dataset(
         mixtures per SNR, and `source_time_s` / `mix_time_s` / `wall_time_s`.
     """
     root = os.fspath(out_dir)
-    if os.path.isdir(root) and os.listdir(root):
-        raise ConfigError(f"{root} is not empty; write the weakmix stand-in to an empty or new folder")
+    require_empty(root, "weakmix")
     started = time.perf_counter()
     events, scenes = plan_events(config), plan_scenes(config)
     scene_samples = int(round(config.scene_seconds * SCENE_SAMPLE_RATE))
     jobs = [functools.partial(_write_event, root, config.seed, k, row) for k, row in enumerate(events)]
     jobs += [functools.partial(_write_scene, root, config.seed, scene_samples, k, row) for k, row in enumerate(scenes)]
-    with contextlib.ExitStack() as stack:
-        if workers == 1:
-            done = map(_call, jobs)
-        else:
-            # forkserver, not fork: the caller may have started threads (TensorFlow's, say) that fork would copy mid-state.
-            context = multiprocessing.get_context("forkserver")
-            pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context))
-            done = pool.map(_call, jobs, chunksize=8)
+    with worker_map(_call, jobs, workers=workers, chunksize=8) as done:
         for _ in tqdm(done, total=len(jobs), desc="synth weakmix sources", unit="file", disable=not progress):
             pass
     _write_sources_metadata(root, events, scenes)
