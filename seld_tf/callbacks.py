@@ -30,7 +30,8 @@ class Validation(keras.callbacks.Callback):
 
     Args:
         evaluator: a `seld_tf.evaluation.Evaluator` over the validation clips.
-        every: validate every this many epochs (and always after the last one).
+        every: validate every this many epochs (and always after the first and the last
+            epoch of a `fit` call).
         prefix: prefix of the logged names.
     """
 
@@ -41,10 +42,16 @@ class Validation(keras.callbacks.Callback):
         self.prefix = prefix
         self.last_scores = None
 
+    def on_train_begin(self, logs=None):
+        self._validated = False
+
     def on_epoch_end(self, epoch, logs=None):
         last_epoch = self.params.get("epochs") if self.params else None
-        if (epoch + 1) % self.every and epoch + 1 != last_epoch:
+        # The first epoch of every `fit` call is validated too: `CSVLogger` fixes its columns
+        # at the first epoch it logs, and a resumed run appends to the same history file.
+        if (epoch + 1) % self.every and epoch + 1 != last_epoch and getattr(self, "_validated", True):
             return
+        self._validated = True
         kill_point("validation", epoch + 1)
         result = self.evaluator.evaluate(self.model)
         self.last_scores = result.scores
