@@ -45,7 +45,7 @@ def build_task_model(task: Task) -> keras.Model:
     """
     recipe = task.recipe
     mean, scale = task.feature_scaler()
-    input_shape = (None, *mean.shape)
+    input_shape = (task.input_frames(), *mean.shape)
     args = {**task.model_args(), **recipe.model.args}
     core = build_model(recipe.model.name, recipe.model.preset, input_shape=input_shape, **args)
     inputs = keras.Input(input_shape, name="features")
@@ -135,6 +135,7 @@ def train(
     plateau = recipe.schedule.plateau
     callbacks = [
         Validation(evaluator, every=recipe.training.validate_every),
+        *task.callbacks(),
         *([keras.callbacks.ReduceLROnPlateau(monitor=task.monitor, mode=task.mode, **plateau)] if plateau is not None else []),
         RaiseOnNonFiniteLoss(os.fspath(run.best)),
         keras.callbacks.CSVLogger(os.fspath(run.history), append=True),

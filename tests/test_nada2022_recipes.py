@@ -25,6 +25,7 @@ ROWS = {
     "proposed": (0.001, 1.0, PROPOSED, 1_252_221),
     "proposed_eta1": (0.001, 1.0, {**PROPOSED, "eta": 1.0}, 1_252_221),
     "conventional_mtl_code": (0.001, 1.0, CONVENTIONAL, 1_330_429),
+    "conventional_mtl_dwa": (0.001, 1.0, CONVENTIONAL, 1_252_221),
 }
 SWEEP_ALPHAS = {"0.0001", "0.01", "0.1", "1.0"}
 
@@ -49,6 +50,7 @@ def test_each_recipe_holds_what_its_name_says(path):
     recipe = load_recipe(path)
     loss = recipe.loss
     assert {key: getattr(loss, key) for key in ("alpha", "beta", "eta", "gamma", "zeta")} == expected_loss(path)
+    assert recipe.loss.weighting == ("dwa" if path.stem.endswith("_dwa") else "constant")
     assert recipe.task == "scene_event" and recipe.model.name == "nada2022"
     assert recipe.data.features == "nada2022" and recipe.evaluation.threshold == 0.5
     assert recipe.evaluation.segment_frames == 500

@@ -123,6 +123,23 @@ def test_a_zero_task_weight_trains_the_single_task_baseline(tiny, loss, monitor,
     assert not ({"event_f1_micro", "scene_accuracy"} - scores) & set(metrics)
 
 
+def test_dynamic_weight_average_reweights_the_two_losses_each_epoch(tiny):
+    root, data, _ = tiny
+    recipe_path = root / "dwa.yaml"
+    recipe = {**RECIPE, "loss": {"weighting": "dwa"}, "training": {**RECIPE["training"], "epochs": 3}}
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    run = root / "run_dwa"
+    trained = run_cli("train", recipe_path, "--data", data, "--out", run)
+    assert trained.returncode == 0, trained.stderr
+    history = _rows(RunFolder(run).history)
+    scene = [float(row["scene_logits_dwa_weight"]) for row in history]
+    event = [float(row["event_logits_dwa_weight"]) for row in history]
+    assert scene[:2] == event[:2] == [1.0, 1.0]
+    assert scene[2] + event[2] == pytest.approx(2.0) and scene[2] != 1.0
+    with pytest.raises(ConfigError, match="both alpha and beta"):
+        recipe_from_dict({**RECIPE, "loss": {"weighting": "dwa", "alpha": 0.0}})
+
+
 def recipe_branches(loss):
     return recipe_from_dict({**RECIPE, "loss": loss}).loss.branches
 

@@ -167,6 +167,16 @@ class Task(abc.ABC):
         """Builder arguments the task fixes (class and scene counts, tracks)."""
         return {}
 
+    def input_frames(self) -> int | None:
+        """The fixed number of feature frames of the model's input (e.g. whole clips of one length
+        for a model with Dense layers over time); None: any number."""
+        return None
+
+    def callbacks(self) -> list:
+        """Training callbacks of the task (e.g. loss weights that adapt between epochs), called after
+        `compile_args`; they run after validation, before the history row is written."""
+        return []
+
     @abc.abstractmethod
     def compile_args(self) -> tuple[dict, Callable | None]:
         """`(model.compile keyword arguments, label transform)`; the transform maps
@@ -189,6 +199,11 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def write_prediction(self, prediction: Any, out_path: str | os.PathLike) -> None:
         """The official output file of one decoded prediction."""
+
+    def inference_model(self, model):
+        """The model an export serves, given the run's best snapshot: `model` itself by default. A task whose
+        training model has training-only outputs (logits, reconstructions, KL terms) may return one without them."""
+        return model
 
     def feature_front_end(self, record: dict) -> FeatureFrontEnd:
         """The features the model of a run with this `record` was trained on (the export's audio signature)."""

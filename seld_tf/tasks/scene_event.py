@@ -47,6 +47,7 @@ from seld_tf.tasks.base import FeatureFrontEnd, Task
 # Spec §3: the model sees the log-mel of the mono downmix (mean of the stereo channels).
 ARRAY_FORMAT = "logmel"
 REDUCTIONS = ("mean", "sum")
+WEIGHTINGS = ("constant", "dwa")
 # The scene branch's outputs, averaged over a recording's 10 s windows.
 SCENE_OUTPUTS = ("scene", "scene_logits")
 AUDIO_CHANNELS = 2
@@ -74,6 +75,10 @@ class SceneEventLossSpec:
     The exponents of the multi-focal loss: `eta` of the scene focal CE (Eq. 5), `gamma` and `zeta`
     of the asymmetric event focal BCE (Eq. 6); all 0 is the conventional CE + BCE. `reduction`:
     "mean" over elements (the public code) or "sum" per clip (the paper's equations).
+
+    `weighting`: "constant" (Eq. 3) or "dwa", Dynamic Weight Average (Liu et al. 2019, beyond the
+    paper; the same group's follow-up compares it), which multiplies alpha and beta by weights set
+    each epoch from the two losses' descent rates (`dwa_temperature`).
     """
 
     alpha: float = field(0.001, ge=0)
@@ -82,12 +87,18 @@ class SceneEventLossSpec:
     gamma: float = field(0.0, ge=0)
     zeta: float = field(0.0, ge=0)
     reduction: str = "mean"
+    weighting: str = "constant"
+    dwa_temperature: float = field(2.0, gt=0)
 
     def __post_init__(self):
         if self.alpha == 0 and self.beta == 0:
             raise ConfigError("loss: alpha and beta are both 0, so nothing is trained")
         if self.reduction not in REDUCTIONS:
             raise ConfigError(f"loss.reduction: expected one of {list(REDUCTIONS)}, found {self.reduction!r}")
+        if self.weighting not in WEIGHTINGS:
+            raise ConfigError(f"loss.weighting: expected one of {list(WEIGHTINGS)}, found {self.weighting!r}")
+        if self.weighting == "dwa" and len(self.branches) < 2:
+            raise ConfigError("loss.weighting: dwa weighs the scene and event losses; both alpha and beta must be > 0")
 
     @property
     def branches(self) -> tuple[str, ...]:
@@ -297,7 +308,20 @@ class SceneEventTask(Task):
         }
         weights = {"scene_logits": spec.alpha, "event_logits": spec.beta}
         keys = [f"{name}_logits" for name in spec.branches]
-        return {"loss": {key: losses[key] for key in keys}, "loss_weights": {key: weights[key] for key in keys}}, None
+        losses = {key: losses[key] for key in keys}
+        if spec.weighting == "dwa":
+            from seld_tf.losses.weighting import ScaledLoss
+
+            losses = {key: ScaledLoss(loss) for key, loss in losses.items()}
+            self._dynamic_losses = losses
+        return {"loss": losses, "loss_weights": {key: weights[key] for key in keys}}, None
+
+    def callbacks(self):
+        if self.recipe.loss.weighting != "dwa":
+            return []
+        from seld_tf.losses.weighting import DynamicWeightAverage
+
+        return [DynamicWeightAverage(self._dynamic_losses, temperature=self.recipe.loss.dwa_temperature)]
 
     def evaluator(self, split, label_transform=None):
         clips, references = self.clips(split)
