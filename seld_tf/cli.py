@@ -95,10 +95,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from seld_tf.runs import evaluate_run
+    from seld_tf.runs import evaluate_run, evaluation_paths
 
-    scores = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache, progress=not args.quiet)
-    print(json.dumps(scores if scores is not None else {"outputs": str(args.run_dir / "outputs" / args.split)}))
+    scores = evaluate_run(
+        args.run_dir, args.data, split=args.split, cache_dir=args.cache, progress=not args.quiet, which=args.which
+    )
+    if scores is None:
+        scores = {"outputs": str(evaluation_paths(args.run_dir, args.split, args.which)[0])}
+    print(json.dumps(scores))
     return 0
 
 
@@ -221,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", type=Path, required=True)
     evaluate.add_argument("--split", choices=("test", "validation", "train", "eval"), default="test")
     evaluate.add_argument("--cache", type=Path)
+    evaluate.add_argument(
+        "--which",
+        choices=("best", "last"),
+        default="best",
+        help="the best validation snapshot (outputs/<split>/, metrics_<split>.json) or the model after the last "
+        "epoch (outputs/<split>_last/, metrics_<split>_last.json)",
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="predict one audio file into an output CSV")
@@ -243,7 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--pred", type=Path, required=True, help="output folder, one CSV per reference file (--task: prediction TSV)")
     score.add_argument("--task", choices=("sed", "tagging", "scene"), help="score TSVs of this task instead of SELD CSVs")
     score.add_argument("--durations", type=Path, help="sed: TSV 'filename<TAB>duration' (needed with --scores)")
-    score.add_argument("--scores", type=Path, help="sed: folder of predictions_th_<threshold>.tsv for PSDS1, PSDS2, intersection F1")
+    score.add_argument(
+        "--scores",
+        type=Path,
+        help="sed: PSDS1, PSDS2 (and intersection F1 of --pred) from a folder of predictions_th_<threshold>.tsv tables "
+        "(DESED_task's per-threshold outputs, used when the folder has any) or <clip_id>.tsv score tables "
+        "(sed_scores_eval's format: header onset<TAB>offset<TAB><class>..., one row of class scores per frame "
+        "segment), which are thresholded (score > t) at psds_eval's 50 operating points t = 0.01, 0.03 ... 0.99 "
+        "and merged into events as the DCASE 2022/2023 baselines do",
+    )
     score.add_argument("--labels", type=_labels, help="sed, scene: comma-separated labels (default: those of the reference)")
     score.add_argument("--collar", type=float, default=0.2, help="sed: event onset/offset collar in seconds")
     score.add_argument(

@@ -7,8 +7,9 @@
     OUT_DIR/seld_tf/recipe.yaml, run.json     the run's recipe and record: how `seld-tf predict` decodes
     OUT_DIR/seld_tf/export.json               the facts a caller needs: sample rate, channels, shapes
 
-The SavedModel has two signatures, both float32 in and a dict of the model's
-named outputs out (for SELD, `sed` and `doa`):
+The SavedModel has two signatures, both float32 in and a dict of the named
+outputs of the task's inference model (`Task.inference_model`) out (for SELD,
+`sed` and `doa`; for DESED, `strong` and `weak`):
 
 - `serving_default(features)`: cached features `[batch, frames, bins,
   channels]`, raw as the feature cache holds them (the scaler is in the model);
@@ -74,7 +75,9 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise FileError(out, "already exists; choose another --out or delete it")
     recipe, record, model = load_run(run_dir)
-    front_end = task_class(recipe.task)(recipe).feature_front_end(record)
+    task = task_class(recipe.task)(recipe)
+    front_end = task.feature_front_end(record)
+    model = task.inference_model(model)
     _, _, bins, channels = model.input_shape
     # "logmel" takes any channel count: one log-mel per audio channel.
     audio_channels = format_audio_channels(front_end.array_format) or channels

@@ -309,3 +309,327 @@ def plot_weight_sweep(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_attention_maps(
+    features: np.ndarray,
+    clip_probabilities: np.ndarray,
+    step1_attention: np.ndarray,
+    step1_probabilities: np.ndarray,
+    step2_attention: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    reconstruction: np.ndarray | None = None,
+    present: Sequence[str] = (),
+    top: int = 3,
+    frames_per_second: float | None = None,
+    title: str = "",
+) -> plt.Figure:
+    """The two-step attention of one clip, as Fig. 3 of Deshmukh et al. (2021, 2APAE).
+
+    Panels, row by row, two per row (the eight of spec `apae.md` §4):
+    the z-scored input log-mel; the decoder's reconstruction (when given);
+    the step-1 weights (over the mel bins) of the `top` classes with the
+    highest clip probability, highest first; the step-1 probabilities `Z_p1`
+    (class x time); the step-2 weights (over the frames, class x time); and
+    the clip probabilities `Z_p2` against the class, the `present` classes
+    in another colour. Time-frequency images are mel bin (or class) against
+    time, `origin="lower"`, colour map "jet" as the authors' figures, each
+    with its own colour bar; the values are drawn as given (no thresholds).
+
+    Args:
+        features: `[T, F]` (or `[T, F, 1]`) z-scored log-mel, the model's input.
+        clip_probabilities: `[K]`, the clip output.
+        step1_attention: `[T, F, K]`, the step-1 weights (they sum to 1 over `F`).
+        step1_probabilities: `[T, K]`, `Z_p1`.
+        step2_attention: `[T, K]`, the step-2 weights (they sum to 1 over `T`).
+        class_names: the `K` class names, in output order.
+        reconstruction: `[T, F]` (or `[T, F, 1]`), the decoder's output; None
+            leaves its panel out.
+        present: names of the classes in the clip (the reference), marked in
+            the top-class titles and the probability panel.
+        top: how many classes get a step-1 weight panel (the paper: 3).
+        frames_per_second: the frame rate, for a time axis in seconds; None
+            for frame indices.
+        title: figure title; empty for none.
+
+    Returns:
+        The figure; `save_figure` writes it.
+
+    Raises:
+        ConfigError: the arrays disagree on `T`, `F` or `K`, `class_names`
+            is not `K` long, `present` names an unknown class, or `top` is
+            not in `1..K`.
+
+    Example:
+
+    ```python
+    analysis = apae2021_analysis_model(core_model)
+    out = {name: np.asarray(value)[0] for name, value in analysis(scaled[None]).items()}
+    fig = plot_attention_maps(
+        scaled[..., 0], out["clip"], out["step1_attention"], out["step1_probabilities"],
+        out["step2_attention"], class_names=labels, reconstruction=out["reconstruction"],
+        present=["Telephone", "Cello", "Meow"], frames_per_second=31.25,
+    )
+    save_figure(fig, "figures/apae2021_attention_maps.png")
+    ```
+    """
+    features = _squeeze_channel(np.asarray(features, dtype=np.float64), "features")
+    if reconstruction is not None:
+        reconstruction = _squeeze_channel(np.asarray(reconstruction, dtype=np.float64), "reconstruction")
+    clip_probabilities = np.asarray(clip_probabilities, dtype=np.float64)
+    step1_attention = np.asarray(step1_attention, dtype=np.float64)
+    step1_probabilities = np.asarray(step1_probabilities, dtype=np.float64)
+    step2_attention = np.asarray(step2_attention, dtype=np.float64)
+    frames, bins = features.shape
+    classes = len(class_names)
+    expected = {
+        "clip_probabilities": (clip_probabilities, (classes,)),
+        "step1_attention": (step1_attention, (frames, bins, classes)),
+        "step1_probabilities": (step1_probabilities, (frames, classes)),
+        "step2_attention": (step2_attention, (frames, classes)),
+    }
+    if reconstruction is not None:
+        expected["reconstruction"] = (reconstruction, (frames, bins))
+    wrong = [f"{name} {value.shape} (expected {shape})" for name, (value, shape) in expected.items() if value.shape != shape]
+    if wrong:
+        raise ConfigError(
+            f"features [T, F] = {features.shape} and {classes} class names need: {', '.join(wrong)}"
+        )
+    unknown = sorted(set(present) - set(class_names))
+    if unknown:
+        raise ConfigError(f"present: {unknown} are not among class_names")
+    if not 1 <= top <= classes:
+        raise ConfigError(f"top must be in 1..{classes} (the number of classes), found {top}")
+
+    duration = frames / frames_per_second if frames_per_second else frames
+    time_label = "time (s)" if frames_per_second else "frame"
+    # Stable: equal probabilities keep the class order.
+    ranked = np.argsort(-clip_probabilities, kind="stable")[:top]
+
+    def mark(index: int) -> str:
+        return f"{class_names[index]}{' (present)' if class_names[index] in present else ''}"
+
+    # (title, image [rows, T], y label, row labels or None) of every image panel.
+    panels = [("input log-mel (z-scored)", features.T, "mel bin", None)]
+    if reconstruction is not None:
+        panels.append(("decoder reconstruction", reconstruction.T, "mel bin", None))
+    for index in ranked:
+        panels.append(
+            (f"step-1 weights, {mark(index)}: p = {clip_probabilities[index]:.2f}", step1_attention[:, :, index].T, "mel bin", None)
+        )
+    panels.append(("step-1 probabilities Z_p1", step1_probabilities.T, "class", class_names))
+    panels.append(("step-2 weights", step2_attention.T, "class", class_names))
+
+    count = len(panels) + 1
+    rows = -(-count // 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 2.8 * rows + 0.6), squeeze=False, constrained_layout=True)
+    for ax, (panel_title, image, ylabel, row_labels) in zip(axes.flat, panels):
+        shown = ax.imshow(
+            image, origin="lower", aspect="auto", cmap="jet", interpolation="nearest",
+            extent=(0, duration, -0.5, image.shape[0] - 0.5),
+        )  # fmt: skip
+        fig.colorbar(shown, ax=ax, pad=0.01)
+        if row_labels is not None:
+            ax.set_yticks(range(len(row_labels)), row_labels, fontsize=max(4, min(8, 240 // len(row_labels))))
+        ax.set_title(panel_title, fontsize=9)
+        ax.set_xlabel(time_label)
+        ax.set_ylabel(ylabel)
+
+    ax = axes.flat[len(panels)]
+    colours = ["tab:red" if name in present else "tab:blue" for name in class_names]
+    ax.bar(range(classes), clip_probabilities, color=colours)
+    ax.set_xticks(range(classes), class_names, rotation=90, fontsize=max(4, min(8, 240 // classes)))
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.set_title("clip probabilities Z_p2" + (" (red: present)" if present else ""), fontsize=9)
+    for ax in axes.flat[count:]:
+        ax.remove()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _squeeze_channel(array: np.ndarray, name: str) -> np.ndarray:
+    """`[T, F]` from `[T, F]` or a one-channel `[T, F, 1]`."""
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise ConfigError(f"{name}: expected [T, F] or [T, F, 1], found shape {array.shape}")
+    return array
+
+
+# (panel title, y label) of the MTL-VAE history keys (`seld_tf.tasks.desed_sed`: Keras logs each
+# loss term under its output's name, before the loss weights); `plot_loss_terms` draws these by default.
+MTL_VAE_LOSS_PANELS = {
+    "loss": ("total loss (weighted)", "loss"),
+    "strong_logits_loss": ("frame BCE (strong subsets)", "loss"),
+    "weak_logits_loss": ("clip BCE (weak subset)", "loss"),
+    "reconstruction_loss": ("reconstruction MSE (unlabeled subset)", "loss"),
+    "kl_loss": ("KL (all clips, before beta)", "KL"),
+    "val_event_f1": ("validation event F1", "macro F1"),
+}
+
+
+def plot_loss_terms(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    panels: Mapping[str, tuple[str, str]] = MTL_VAE_LOSS_PANELS,
+    *,
+    title: str = "",
+) -> plt.Figure:
+    """Every loss term and a validation score against the epoch, one panel per history key, one colour per setting.
+
+    Each panel draws `history[key]` of every setting that has it, solid, and,
+    for a key without the "val_" prefix, its validation curve `val_<key>`
+    dashed where the history has one. Epochs are 1-based; NaN values leave
+    gaps. A panel no setting has is left out (e.g. the reconstruction MSE
+    when no setting reconstructs), so settings with different loss terms
+    share one figure.
+
+    Args:
+        histories: setting label -> Keras-style history (`load_history(run)`),
+            e.g. `{"S_syn": {...}, "S_syn + W + U + S_real": {...}}`. The label
+            is the legend text; the order is the colour order.
+        panels: history key -> (panel title, y label), in panel order.
+        title: figure title; empty for none.
+
+    Returns:
+        The figure; `save_figure` writes it.
+
+    Raises:
+        ConfigError: no history holds any of the keys of `panels`.
+
+    Example:
+
+    ```python
+    fig = plot_loss_terms({label: load_history(run) for label, run in runs.items()})
+    save_figure(fig, "figures/mtl_vae2022_loss_curves.png")
+    ```
+    """
+    shown = [key for key in panels if any(key in history for history in histories.values())]
+    if not shown:
+        found = sorted({name for history in histories.values() for name in history})
+        raise ConfigError(f"no history holds any of the keys {list(panels)}; keys found: {found}")
+    colours = _setting_colours(histories)
+    columns = min(3, len(shown))
+    rows = -(-len(shown) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows + 0.8), squeeze=False, constrained_layout=True)
+    legend, dashed = {}, False
+    for ax, key in zip(axes.flat, shown):
+        for label, history in histories.items():
+            curves = [(key, "-")]
+            if not key.startswith("val_"):
+                curves.append((f"val_{key}", "--"))
+            for name, linestyle in curves:
+                if name not in history:
+                    continue
+                values = np.asarray(history[name], dtype=np.float64)
+                # Markers: a short CPU run has few epochs, a one-epoch run a single point.
+                (line,) = ax.plot(
+                    range(1, len(values) + 1), values, linestyle, marker="o", markersize=2.5, color=colours[label], label=label
+                )
+                if linestyle == "-":
+                    legend.setdefault(label, line)
+                dashed |= linestyle == "--"
+        panel_title, ylabel = panels[key]
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+    for ax in axes.flat[len(shown) :]:
+        ax.remove()
+    handles, labels = list(legend.values()), list(legend)
+    if dashed:
+        handles += [plt.Line2D([], [], color="black"), plt.Line2D([], [], color="black", linestyle="--")]
+        labels += ["training", "validation"]
+    # One legend for all panels: the settings are the same everywhere.
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_strong_predictions(
+    probabilities: Mapping[str, np.ndarray],
+    reference: Sequence[tuple[float, float, str]],
+    *,
+    class_names: Sequence[str],
+    frame_rate: float,
+    detections: Mapping[str, Sequence[tuple[float, float, str]]] | None = None,
+    title: str = "",
+) -> plt.Figure:
+    """One clip's frame probabilities against its reference events, one panel per setting.
+
+    Each panel is the `[T, K]` probabilities as an image (class against time
+    in seconds, 0 to 1, one colour bar), the reference events outlined in
+    red on their class rows and, when given, the setting's decoded events as
+    white bars across the middle of their rows.
+
+    Args:
+        probabilities: setting label -> `[T, K]` sigmoid outputs of the clip
+            (all settings at the same frame rate).
+        reference: the clip's events `(onset, offset, label)`, seconds.
+        class_names: the `K` class names, in output order.
+        frame_rate: frames per second of the probabilities.
+        detections: setting label -> its decoded events; None draws none.
+        title: figure title; empty for none.
+
+    Returns:
+        The figure; `save_figure` writes it.
+
+    Raises:
+        ConfigError: no setting, an array that is not `[T, K]`, a `detections`
+            label that is not a setting, or an event of an unknown class.
+
+    Example:
+
+    ```python
+    fig = plot_strong_predictions(
+        {"all tasks": outputs["strong"]}, clip.events, class_names=CLASS_NAMES, frame_rate=25.0
+    )
+    save_figure(fig, "figures/mtl_vae2022_strong_predictions.png")
+    ```
+    """
+    if not probabilities:
+        raise ConfigError("probabilities: expected at least one setting, found none")
+    classes = len(class_names)
+    arrays = {label: np.asarray(value, dtype=np.float64) for label, value in probabilities.items()}
+    wrong = [f"{label} {value.shape}" for label, value in arrays.items() if value.ndim != 2 or value.shape[1] != classes]
+    if wrong:
+        raise ConfigError(f"probabilities: expected [T, {classes}] arrays, found {', '.join(wrong)}")
+    detections = dict(detections or {})
+    unknown = sorted(set(detections) - set(arrays))
+    if unknown:
+        raise ConfigError(f"detections: {unknown} are not settings of probabilities ({list(arrays)})")
+    index = {name: row for row, name in enumerate(class_names)}
+    events = list(reference) + [event for found in detections.values() for event in found]
+    unknown = sorted({label for _, _, label in events if label not in index})
+    if unknown:
+        raise ConfigError(f"events of unknown classes {unknown}; expected some of {list(class_names)}")
+
+    fig, axes = plt.subplots(len(arrays), 1, figsize=(11, 2.6 * len(arrays) + 0.6), squeeze=False, constrained_layout=True)
+    for ax, (label, values) in zip(axes[:, 0], arrays.items()):
+        duration = values.shape[0] / frame_rate
+        image = ax.imshow(
+            values.T, origin="lower", aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest",
+            extent=(0, duration, -0.5, classes - 0.5),
+        )  # fmt: skip
+        fig.colorbar(image, ax=ax, pad=0.01, label="probability")
+        for onset, offset, name in reference:
+            ax.add_patch(
+                plt.Rectangle(
+                    (onset, index[name] - 0.45), offset - onset, 0.9, fill=False, edgecolor="red", linewidth=1.5
+                )
+            )
+        for onset, offset, name in detections.get(label, ()):
+            ax.plot([onset, offset], [index[name], index[name]], color="white", linewidth=2.5, solid_capstyle="butt")
+        ax.set_yticks(range(classes), class_names, fontsize=max(5, min(8, 240 // classes)))
+        ax.set_xlim(0, duration)
+        ax.set_ylim(-0.5, classes - 0.5)
+        ax.set_xlabel("time (s)")
+        extra = ", white: detected" if label in detections else ""
+        ax.set_title(f"{label} (red: reference{extra})", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -34,6 +34,8 @@ from seld_tf.faults import kill_point
 from seld_tf.fileio import atomic_open, write_json
 
 _PENDING = re.compile(r"^best\.e(\d+)\.pending\.keras$")
+# The models of a run that `load_run` and `evaluate_run` read: best.keras, last.keras.
+SNAPSHOTS = ("best", "last")
 
 
 class RunFolder:
@@ -141,40 +143,67 @@ def _epoch(row: dict) -> int | None:
         return None
 
 
-def load_run(run_dir):
-    """`(recipe, run record, best snapshot)` of a finished (or running) run."""
+def load_run(run_dir, which: str = "best"):
+    """`(recipe, run record, model)` of a finished (or running) run: its best snapshot, or with
+    `which="last"` the model after its last epoch (written when the run finishes)."""
     from seld_tf.recipes import load_recipe
     from seld_tf.saving import load_model
 
     run = RunFolder(run_dir)
+    model_path = _snapshot(run, which)
     for path in (run.path / "recipe.yaml", run.path / "run.json", run.best):
         if not path.exists():
             raise RunError(f"{run.path} is not a training run folder: no {path.name}")
+    if not model_path.exists():
+        raise RunError(f"{run.path} has no {model_path.name}: the last model is written when the run finishes")
     recipe = load_recipe(run.path / "recipe.yaml")
     record = json.loads((run.path / "run.json").read_text(encoding="utf-8"))
-    return recipe, record, load_model(run.best)
+    return recipe, record, load_model(model_path)
 
 
-def evaluate_run(run_dir, data_dir, split: str = "test", cache_dir=None, progress: bool = True, log=print) -> dict | None:
+def _snapshot(run: RunFolder, which: str) -> Path:
+    if which not in SNAPSHOTS:
+        raise RunError(f"which model of the run: expected one of {list(SNAPSHOTS)}, found {which!r}")
+    return run.best if which == "best" else run.last
+
+
+def evaluation_paths(run_dir, split: str, which: str = "best") -> tuple[Path, Path]:
+    """`(output folder, metrics file)` that `evaluate_run` writes for a split and a model of the run:
+    `outputs/<split>/` and `metrics_<split>.json` for the best snapshot, `outputs/<split>_last/` and
+    `metrics_<split>_last.json` for the last model."""
+    run = RunFolder(run_dir)
+    _snapshot(run, which)
+    suffix = "" if which == "best" else f"_{which}"
+    return run.path / "outputs" / f"{split}{suffix}", run.path / f"metrics_{split}{suffix}.json"
+
+
+def evaluate_run(
+    run_dir, data_dir, split: str = "test", cache_dir=None, progress: bool = True, log=print, which: str = "best"
+) -> dict | None:
     """Write the official output files of a split and score them (when labelled).
 
-    Outputs go to `RUN_DIR/outputs/<split>/`, scores to `RUN_DIR/metrics_<split>.json`.
+    `which` picks the model: "best" (the best snapshot by the task's
+    validation score) or "last" (the model after the last epoch, of a
+    finished run). Outputs and scores go where `evaluation_paths` says:
+    `RUN_DIR/outputs/<split>/` and `RUN_DIR/metrics_<split>.json` for the
+    best snapshot, `_last` after the split's name for the last model.
     Returns the scores' dict, or None for an unlabelled split.
     """
     from seld_tf.tasks import prepare_task
 
     run = RunFolder(run_dir)
-    recipe, record, model = load_run(run.path)
+    out_dir, metrics_path = evaluation_paths(run.path, split, which)
+    recipe, record, model = load_run(run.path, which)
     if cache_dir is None and Path(record["data_dir"]) == Path(data_dir).resolve():
         cache_dir = record["cache_dir"]
     task = prepare_task(recipe, data_dir, cache_dir, progress=progress, log=log)
     evaluator = task.evaluator(split)
     result = evaluator.evaluate(model, with_losses=False)
-    task.write_outputs(result.predictions, run.path / "outputs" / split)
+    task.write_outputs(result.predictions, out_dir)
     if result.scores is None:
         return None
     scores = evaluator.summary(result.scores)
-    write_json(run.path / f"metrics_{split}.json", scores)
+    write_json(metrics_path, scores)
     return scores
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from seld_tf.errors import RunError
-from seld_tf.runs import RunFolder
+from seld_tf.runs import RunFolder, evaluate_run, evaluation_paths, load_run
 
 FIELDS = ["epoch", "loss", "val_seld"]
 
@@ -89,3 +89,16 @@ def test_an_unreadable_backup_record_names_the_file(tmp_path):
     run.backup_metadata.write_text('{"epo')
     with pytest.raises(RunError, match=r"training_metadata.json: unreadable backup record.*delete"):
         run.prepare("val_seld", "min")
+
+
+def test_the_best_and_the_last_model_have_their_own_output_and_metrics_paths(tmp_path):
+    run = make_run(tmp_path, ["0,1.0,0.9"], committed=1, files=[("best.keras", "x"), ("recipe.yaml", "x"), ("run.json", "{}")])
+    assert evaluation_paths(run.path, "test") == (run.path / "outputs" / "test", run.path / "metrics_test.json")
+    assert evaluation_paths(run.path, "validation", "last") == (
+        run.path / "outputs" / "validation_last", run.path / "metrics_validation_last.json"
+    )
+    # last.keras is written when the run finishes; an unknown model is refused before anything is read.
+    with pytest.raises(RunError, match=r"has no last.keras: the last model is written when the run finishes"):
+        load_run(run.path, which="last")
+    with pytest.raises(RunError, match=r"expected one of \['best', 'last'\], found 'final'"):
+        evaluate_run(run.path, tmp_path, which="final")

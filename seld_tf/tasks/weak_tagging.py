@@ -8,11 +8,22 @@ stereo mixture's two channels (events, scene), as Kong's `calculate_logmel`
 computes them, resampled to the preset's rate.
 
 Targets: "clip", the multi-hot `[K]` of the mixture's event labels (the 41
-FSDKaggle2018 labels in `FSD_LABELS` order); with `loss.reconstruction_weight
-> 0`, also "reconstruction", the z-scored input `[T, F]` (per frame) that
-the 2APAE decoder reconstructs. Scores: micro-AP (the paper's primary metric,
-which keeps the best snapshot), macro-AP, macro AUC, and micro F1 of the
-tag decisions at `evaluation.threshold`.
+FSDKaggle2018 labels in `FSD_LABELS` order, or the recipe's `data.classes`);
+with `loss.reconstruction_weight > 0` (the paper's alpha), also
+"reconstruction", the z-scored input `[T, F, C]` that the 2APAE decoder
+reconstructs (its output has the input's shape). The loss is `clip_weight *
+BCE(clip) + reconstruction_weight * MSE(reconstruction)`, each the mean over
+its values, as in the authors' code. Scores: micro-AP (the paper's "micro-P",
+its primary metric, which keeps the best snapshot and drives a plateau
+schedule), macro-AP ("macro-P"), macro ROC AUC, micro F1 of the tag decisions
+at `evaluation.threshold`, and the AP of each class (`ap/<label>`, Tables
+VI-VIII; in the metrics file, not in the per-epoch logs).
+
+Weak labels belong to whole clips, and the 2APAE attends over a fixed
+number of frames (its step-2 Dense layers are `T x T`): the model trains and
+is scored on whole clips of `pipeline.train_frames` frames, which must be the
+clips' length (311 for the paper's 10 s clips; `prepare` raises a
+`ConfigError` otherwise), and its input is built with that fixed length.
 
 Recipe groups: `data` (`WeakTaggingDataSpec`), `loss` (`WeakTaggingLossSpec`),
 `evaluation` (`WeakTaggingEvaluationSpec`).
@@ -23,6 +34,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -34,7 +46,7 @@ from seld_tf.evaluation import Evaluator
 from seld_tf.features import FeatureConfig, get_preset
 from seld_tf.features.extract import AudioRecord, extract_clips, extract_file
 from seld_tf.fileio import atomic_open
-from seld_tf.metrics.tagging import ap_macro, ap_micro, auc_macro
+from seld_tf.metrics.tagging import ap_macro, ap_micro, ap_table, auc_macro
 from seld_tf.pipeline import ClipRecord, TargetSpec, predict_features
 from seld_tf.recipes import field
 from seld_tf.tasks.base import Task
@@ -51,6 +63,10 @@ class WeakTaggingDataSpec:
     Spec protocol (§3, Q7): train on the other folds, validate on the held-out
     fold and report it too, so `test_fold` defaults to `validation_fold`;
     set it apart for a selection-free test fold.
+
+    `classes`: the labels of the model's outputs, in order, a subset of
+    `FSD_LABELS` (e.g. the 10 of `seld-tf synth weakmix --size cpu`); empty
+    for all 41 in `FSD_LABELS` order. Every mixture's events must be among them.
     """
 
     features: str = "apae2021"
@@ -59,12 +75,29 @@ class WeakTaggingDataSpec:
     layout: str = "2apae"
     validation_fold: int = field(1, ge=1, le=NUM_FOLDS)
     test_fold: int = field(1, ge=1, le=NUM_FOLDS)
+    classes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        unknown = [label for label in self.classes if label not in FSD_LABELS]
+        if unknown:
+            raise ConfigError(f"data.classes: {unknown} are not FSDKaggle2018 labels; expected some of {list(FSD_LABELS)}")
+        repeated = sorted({label for label in self.classes if self.classes.count(label) > 1})
+        if repeated:
+            raise ConfigError(f"data.classes: {repeated} appear more than once")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The model's output labels, in order."""
+        return self.classes or FSD_LABELS
 
 
 @dataclasses.dataclass(frozen=True)
 class WeakTaggingLossSpec:
-    """`L = clip_weight * BCE(clip) + reconstruction_weight * MSE(reconstruction)`;
-    2APAE uses alpha = 0.001 (spec §2), models without a decoder 0 (no target)."""
+    """`L = clip_weight * BCE(clip) + reconstruction_weight * MSE(reconstruction)`, each the mean of
+    its values: the paper's `L = BCE + alpha * MSE` with `reconstruction_weight` = alpha. 2APAE uses
+    alpha = 0.001 (spec §2; ablation 0, 0.01); 0 trains no reconstruction (no target, no loss, the
+    decoder of a 2APAE model stays in the graph untrained, as in the authors' alpha = 0 run), and
+    models without a decoder need 0."""
 
     clip_weight: float = field(1.0, ge=0)
     reconstruction_weight: float = field(0.0, ge=0)
@@ -78,10 +111,15 @@ class WeakTaggingEvaluationSpec:
 
 
 class WeakTaggingEvaluator(Evaluator):
-    """Clip probabilities `[K]` scored against multi-hot references (spec §4)."""
+    """Clip probabilities `[K]` scored against multi-hot references (spec §4).
 
-    def __init__(self, clips, references, *, threshold: float = 0.5, label_transform=None):
+    `labels` names the K classes, for the per-class AP keys `ap/<label>`
+    (NaN for a class without a positive clip, see `seld_tf.metrics.tagging`).
+    """
+
+    def __init__(self, clips, references, *, labels: Sequence[str] = FSD_LABELS, threshold: float = 0.5, label_transform=None):
         super().__init__(clips, references, frames_per_label=1, label_transform=label_transform, clip_outputs=("clip",))
+        self.labels = tuple(labels)
         self.threshold = threshold
 
     def decode(self, outputs, reference):
@@ -96,10 +134,15 @@ class WeakTaggingEvaluator(Evaluator):
             "ap_macro": ap_macro(truth, scores),
             "auc_macro": auc_macro(truth, scores),
             "f1_micro": float(2 * hits / max(truth.sum() + decided.sum(), 1)),
+            **{f"ap/{label}": value for label, value in ap_table(truth, scores, self.labels)},
         }
 
     def summary(self, scores):
         return dict(scores)
+
+    def logged(self, scores):
+        # Per-class AP goes to the metrics file only: K more columns per epoch would drown the history.
+        return {name: value for name, value in super().logged(scores).items() if not name.startswith("ap/")}
 
 
 class WeakTaggingTask(Task):
@@ -121,6 +164,11 @@ class WeakTaggingTask(Task):
             raise ConfigError(f"data.layout: expected one of {list(LAYOUTS)}, found {data.layout!r}")
         self.data_dir = Path(data_dir)
         self.mixtures = read_mixture_yaml(self.data_dir / "mixture.yaml")
+        foreign = sorted({event.event_label for m in self.mixtures for event in m.events} - set(data.labels))
+        if foreign:
+            raise ConfigError(
+                f"{self.data_dir / 'mixture.yaml'} has events of {foreign}, which are not in data.classes {list(data.labels)}"
+            )
         self.audio_dir = Path(mixture_dir(self.data_dir, data.snr, data.layout))
         if not self.audio_dir.is_dir():
             raise ConfigError(f"no mixtures at SNR {data.snr} dB: {self.audio_dir} is not a folder")
@@ -137,6 +185,24 @@ class WeakTaggingTask(Task):
             progress=progress,
             log=log,
         )
+        self._check_clip_frames()
+
+    def _check_clip_frames(self) -> None:
+        """Every clip must have `pipeline.train_frames` frames: the model's fixed input is a whole clip."""
+        lengths = Counter(np.load(self.cache.entry_path(_name(m)), mmap_mode="r").shape[0] for m in self.mixtures)
+        expected = self.recipe.pipeline.train_frames
+        if set(lengths) != {expected}:
+            found = ", ".join(f"{count} with {frames}" for frames, count in sorted(lengths.items()))
+            raise ConfigError(
+                f"pipeline.train_frames is {expected}, but the clips at SNR {self.recipe.data.snr} dB have other "
+                f"lengths (clips: {found} frames); weak tagging trains and scores whole clips at the model's fixed "
+                f"input length, so set pipeline.train_frames to the clips' length (feature preset "
+                f"{self.recipe.data.features!r} with overrides {self.recipe.data.feature_overrides})"
+            )
+
+    def input_frames(self) -> int:
+        """The model's fixed input length: whole clips of `pipeline.train_frames` frames."""
+        return self.recipe.pipeline.train_frames
 
     def _split(self, split: str) -> list[Mixture]:
         data = self.recipe.data
@@ -157,25 +223,27 @@ class WeakTaggingTask(Task):
         mixtures = self._split(split)
         if not with_targets:
             return [ClipRecord(_name(m), os.fspath(self.cache.entry_path(_name(m))), {}) for m in mixtures], None
-        references = [weak_target(m).astype(np.float32) for m in mixtures]
+        references = [weak_target(m, self.recipe.data.labels).astype(np.float32) for m in mixtures]
         reconstruct = self.recipe.loss.reconstruction_weight > 0
         mean, scale = self.feature_scaler() if reconstruct else (None, None)
         records = []
         for mixture, target in zip(mixtures, references):
             path = self.cache.entry_path(_name(mixture))
-            # The decoder's target is the scaled input itself, without its channel axis (spec §2).
-            labels = {"reconstruction": ((np.load(path) - mean) / scale)[..., 0]} if reconstruct else {}
+            # The decoder's target is the scaled input itself, `[T, F, C]` like its output (spec §2).
+            labels = {"reconstruction": (np.load(path) - mean) / scale} if reconstruct else {}
             records.append(ClipRecord(_name(mixture), os.fspath(path), labels, {"clip": target}))
         return records, references
 
     def targets(self):
-        specs = {"clip": TargetSpec("clip", (len(FSD_LABELS),))}
+        specs = {"clip": TargetSpec("clip", (len(self.recipe.data.labels),))}
         if self.recipe.loss.reconstruction_weight > 0:
-            specs["reconstruction"] = TargetSpec("frame", (self.feature_config.n_mels,))
+            # `[bins, channels]` per frame; the sample weights are then `[B, 1, 1]`, which broadcast
+            # over the MSE's unreduced `[B, T, F]` (the MSE averages the channel axis).
+            specs["reconstruction"] = TargetSpec("frame", self.feature_scaler()[0].shape)
         return specs
 
     def model_args(self):
-        return {"num_classes": len(FSD_LABELS)}
+        return {"num_classes": len(self.recipe.data.labels)}
 
     def compile_args(self):
         import keras
@@ -191,28 +259,41 @@ class WeakTaggingTask(Task):
     def evaluator(self, split, label_transform=None):
         clips, references = self.clips(split)
         return WeakTaggingEvaluator(
-            clips, references, threshold=self.recipe.evaluation.threshold, label_transform=label_transform
+            clips,
+            references,
+            labels=self.recipe.data.labels,
+            threshold=self.recipe.evaluation.threshold,
+            label_transform=label_transform,
         )
 
     def write_outputs(self, predictions: Mapping[str, np.ndarray], out_dir):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        write_probabilities(Path(out_dir) / OUTPUT_FILE, {f"{name}.wav": value for name, value in predictions.items()})
+        rows = {f"{name}.wav": value for name, value in predictions.items()}
+        write_probabilities(Path(out_dir) / OUTPUT_FILE, rows, self.recipe.data.labels)
 
     def predict_audio(self, model, audio_path, record):
         config = FeatureConfig.from_dict(record["feature_config"])
         features = extract_file(audio_path, config, ARRAY_FORMAT, resample=RESAMPLE, downmix=True)
+        frames = model.input_shape[1]
+        if frames is not None and features.shape[0] != frames:
+            raise ConfigError(
+                f"{audio_path}: {features.shape[0]} feature frames, but the model takes whole clips of {frames} "
+                f"(the training clips' length)"
+            )
         return predict_features(model, features, frames_per_label=1, clip_outputs=("clip",))["clip"]
 
     def write_prediction(self, prediction, out_path):
         """A one-row table, the file named by `out_path`'s stem."""
-        write_probabilities(out_path, {f"{Path(out_path).stem}.wav": prediction})
+        write_probabilities(out_path, {f"{Path(out_path).stem}.wav": prediction}, self.recipe.data.labels)
 
 
-def write_probabilities(path: str | os.PathLike, rows: Mapping[str, Sequence[float]]) -> None:
-    """Tab-separated clip probabilities: header `filename` + `FSD_LABELS`, one row per file name."""
+def write_probabilities(
+    path: str | os.PathLike, rows: Mapping[str, Sequence[float]], labels: Sequence[str] = FSD_LABELS
+) -> None:
+    """Tab-separated clip probabilities: header `filename` + `labels`, one row per file name."""
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(("filename", *FSD_LABELS))
+        writer.writerow(("filename", *labels))
         for filename, values in rows.items():
             writer.writerow((filename, *(f"{value:.6f}" for value in values)))
 
