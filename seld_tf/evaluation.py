@@ -38,6 +38,7 @@ class Evaluator:
             losses on packed outputs); None = identity.
         clip_outputs: names of the model's clip-level outputs (no time axis),
             averaged over a clip's segments (`predict_clips`).
+        segment_outputs: clip-level outputs kept per segment, `[num_segments, ...]`.
     """
 
     log_names: ClassVar[Mapping[str, str]] = {}
@@ -51,6 +52,7 @@ class Evaluator:
         segment_frames: int | None = None,
         label_transform: Callable | None = None,
         clip_outputs: Sequence[str] = (),
+        segment_outputs: Sequence[str] = (),
     ):
         if references is not None and len(clips) != len(references):
             raise ValueError(f"{len(clips)} clips but {len(references)} references")
@@ -60,6 +62,7 @@ class Evaluator:
         self.segment_frames = segment_frames
         self.label_transform = label_transform
         self.clip_outputs = tuple(clip_outputs)
+        self.segment_outputs = tuple(segment_outputs)
 
     def decode(self, outputs: Mapping[str, np.ndarray], reference: Any | None) -> Any:
         """One clip's prediction from its outputs (no batch axis); `reference` is None when unlabelled."""
@@ -84,6 +87,7 @@ class Evaluator:
             frames_per_label=self.frames_per_label,
             segment_frames=self.segment_frames,
             clip_outputs=self.clip_outputs,
+            segment_outputs=self.segment_outputs,
         )
         references = self.references or [None] * len(self.clips)
         decoded = [self.decode(clip_outputs, reference) for clip_outputs, reference in zip(outputs, references)]

@@ -624,6 +624,7 @@ def predict_clips(
     segment_frames: int | None = None,
     batch_size: int = 1,
     clip_outputs: Collection[str] = (),
+    segment_outputs: Collection[str] = (),
 ) -> list[dict[str, np.ndarray]]:
     """Predict every clip and reassemble its outputs: one `{output name: array}` per clip.
 
@@ -641,18 +642,24 @@ def predict_clips(
     together are zero-padded to the longest of their batch, and a clip
     output sees that padding: keep `batch_size` 1 for whole clips.
 
+    Outputs named in `segment_outputs` (clip outputs scored per segment, as
+    a paper that classifies every 10 s window of a recording) are the
+    segments' outputs stacked in time order: `[num_segments, ...]`.
+
     Args:
         model: a Keras model taking features `[B, L, F, C]`.
         clips: the clips (their targets are not used).
         frames_per_label, segment_frames, batch_size: as in `make_eval_dataset`.
         clip_outputs: names of the model's clip outputs; every other output
             is a frame output.
+        segment_outputs: names of clip outputs kept per segment (not in `clip_outputs`).
 
     Raises:
         ConfigError: a frame output's time axis is not `L / frames_per_label`,
             or `clip_outputs` names no output of the model.
     """
-    clip_outputs = set(clip_outputs)
+    segment_outputs = set(segment_outputs)
+    clip_outputs = set(clip_outputs) | segment_outputs
     reader, segments = _eval_plan(_without_targets(clips), frames_per_label, segment_frames)
     dataset = _eval_dataset(reader, segments, segment_frames, batch_size)
     pieces: list[dict[str, list[np.ndarray]]] = [{} for _ in reader.clips]
@@ -679,7 +686,10 @@ def predict_clips(
             for name, value in outputs.items():
                 pieces[clip_index].setdefault(name, []).append(np.asarray(value[element]))
     return [
-        {name: _join(parts, name in clip_outputs, num_label_frames, weights) for name, parts in clip_pieces.items()}
+        {
+            name: np.stack(parts) if name in segment_outputs else _join(parts, name in clip_outputs, num_label_frames, weights)
+            for name, parts in clip_pieces.items()
+        }
         for clip_pieces, num_label_frames, weights in zip(pieces, reader.num_label_frames, covered)
     ]
 
@@ -702,6 +712,7 @@ def predict_features(
     frames_per_label: int,
     segment_frames: int | None = None,
     clip_outputs: Collection[str] = (),
+    segment_outputs: Collection[str] = (),
 ) -> dict[str, np.ndarray]:
     """`predict_clips` of one clip's features held in memory: `{output name: [T_clip, ...] or [...]}`."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -714,5 +725,6 @@ def predict_features(
             frames_per_label=frames_per_label,
             segment_frames=segment_frames,
             clip_outputs=clip_outputs,
+            segment_outputs=segment_outputs,
         )
     return outputs

@@ -338,6 +338,18 @@ def test_clip_outputs_of_segments_are_averaged_by_unpadded_length(mixed, segment
         np.testing.assert_allclose(prediction["mean"], expected, rtol=1e-5)
 
 
+def test_segment_outputs_are_each_segments_output_in_time_order(mixed):
+    segment_frames = 15
+    predictions = predict_clips(
+        time_pooling_model(), mixed, frames_per_label=FRAMES_PER_LABEL, segment_frames=segment_frames, segment_outputs=["mean"]
+    )
+    for clip, prediction in zip(mixed, predictions):
+        features = np.load(clip.feature_path)
+        # Zero padding after the clip counts in the last segment's mean.
+        expected = [features[s : s + segment_frames].sum(axis=0) / segment_frames for s in range(0, len(features), segment_frames)]
+        np.testing.assert_allclose(prediction["mean"], np.stack(expected), rtol=1e-5)
+
+
 def test_clip_outputs_must_be_named(mixed):
     with pytest.raises(ConfigError, match="clip_outputs"):
         predict_clips(time_pooling_model(), mixed, frames_per_label=FRAMES_PER_LABEL)

@@ -5,13 +5,16 @@ import csv
 import json
 
 import keras
+import numpy as np
 import pytest
 import yaml
 
 from seld_tf.datasets.synth.tut import TutSynthConfig, synthesize_tut_dataset
 from seld_tf.datasets.tut import EVENT_CLASSES, SCENE_CLASSES
 from seld_tf.errors import ConfigError
+from seld_tf.pipeline import ClipRecord
 from seld_tf.recipes import recipe_from_dict
+from seld_tf.tasks.scene_event import SceneEventEvaluator, SceneEventReference, decode_scene_event
 from seld_tf.runs import RunFolder
 from cli_runner import run_cli
 
@@ -142,6 +145,22 @@ def test_dynamic_weight_average_reweights_the_two_losses_each_epoch(tiny):
 
 def recipe_branches(loss):
     return recipe_from_dict({**RECIPE, "loss": loss}).loss.branches
+
+
+def test_scenes_are_scored_per_10_s_window_as_the_paper_counts_clips():
+    # Recording a (office) has three windows, two classified office; b (home) one window, classified home.
+    office, home = SCENE_CLASSES.index("office"), SCENE_CLASSES.index("home")
+    windows = np.eye(len(SCENE_CLASSES))[[office, home, office]]
+    rolls = {"a": np.zeros((1500, len(EVENT_CLASSES))), "b": np.zeros((500, len(EVENT_CLASSES)))}
+    predictions = [
+        decode_scene_event({"scene": windows, "event": rolls["a"]}, frame_rate=50.0),
+        decode_scene_event({"scene": np.eye(len(SCENE_CLASSES))[[home]], "event": rolls["b"]}, frame_rate=50.0),
+    ]
+    assert predictions[0].scene == "office" and list(predictions[0].window_scenes) == [office, home, office]
+    clips = [ClipRecord("a", "unused", {}), ClipRecord("b", "unused", {})]
+    references = [SceneEventReference(rolls["a"], office), SceneEventReference(rolls["b"], home)]
+    scores = SceneEventEvaluator(clips, references, frame_rate=50.0).score(references, predictions, None)
+    assert scores["scene_accuracy"] == pytest.approx(3 / 4)  # per recording it would be 2 / 2
 
 
 def test_the_multi_focal_loss_settings_are_checked():

@@ -37,7 +37,6 @@ from seld_tf.plotting import plot_weight_sweep, save_figure
 from seld_tf.recipes import load_recipe
 from seld_tf.studies.multiseed import (
     aggregate,
-    describe_seeds,
     markdown_table,
     mean_std_cells,
     run_seeds,
@@ -95,6 +94,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "nada2022_study")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="training seeds")
+    parser.add_argument("--sweep-seeds", type=int, nargs="+", help="training seeds of the Fig. 2 sweep (default: --seeds)")
     parser.add_argument("--no-sweep", action="store_true", help="Table IV only (no Fig. 2 sweep)")
     parser.add_argument("--results", type=Path, default=HERE / "results.md")
     parser.add_argument("--figure", type=Path, default=ROOT / "figures" / "nada2022_alpha_sweep.png")
@@ -104,15 +104,16 @@ def main() -> None:
     synthesize_unless_present(data_dir, TutSynthConfig.preset("cpu", seed=args.data_seed), synthesize=synthesize_tut_dataset)
     cache = args.work / "features"
 
-    def run(recipe_path: Path):
-        return run_seeds(load_recipe(recipe_path), args.seeds, data_dir, args.work, cache_dir=cache, splits=(SPLIT,))
+    def run(recipe_path: Path, seeds=args.seeds):
+        return run_seeds(load_recipe(recipe_path), seeds, data_dir, args.work, cache_dir=cache, splits=(SPLIT,))
 
     table4 = {label: run(path) for label, path in TABLE4.items()}
     sweeps = {}
     if not args.no_sweep:
         for method in SWEEP:
             sweeps[method] = {
-                alpha: [seed.sample(SPLIT) for seed in run(sweep_recipe(method, alpha))] for alpha in ALPHAS
+                alpha: [seed.sample(SPLIT) for seed in run(sweep_recipe(method, alpha), args.sweep_seeds or args.seeds)]
+                for alpha in ALPHAS
             }
         figure = plot_weight_sweep(
             sweeps,
@@ -159,7 +160,7 @@ def results_lines(args, table4: dict, sweeps: dict) -> list[str]:
         paired.append({key: 100 * (proposed[key] - conventional[key]) for key in TABLE4_KEYS})
     differences = aggregate(paired, TABLE4_KEYS)
     paired_rows = [[f"seed {seed}", *(f"{row[key]:+.1f}" for key in TABLE4_KEYS)] for seed, row in zip(args.seeds, paired)]
-    paired_rows.append(["mean ± std", *(differences[key].format("+.1f") for key in TABLE4_KEYS)])
+    paired_rows.append(["mean ± std", *(f"{differences[key].mean:+.1f} ± {differences[key].std:.1f}" for key in TABLE4_KEYS)])
     wins = {key: sum(row[key] > 0 for row in paired) for key in TABLE4_KEYS}
     paired_rows.append(["seeds where proposed is higher", *(f"{wins[key]} / {len(paired)}" for key in TABLE4_KEYS)])
     paired_rows.append(["paper (means of 10 runs)", "+2.52", "+4.44", "+3.27", "+2.03"])
@@ -176,8 +177,10 @@ def results_lines(args, table4: dict, sweeps: dict) -> list[str]:
         " validation part's frame-level event micro-F (scene accuracy for the CNN ASC; the paper has no validation"
         " and evaluates the last epoch), scores on the evaluation set as the paper computes them: frame-level (20 ms)"
         f" event micro/macro F pooled over all clips at threshold 0.5, scene accuracy and macro-F over clips."
-        f" {describe_seeds(args.seeds)}. Paper columns: the means of 10 runs on the real data, shown for the"
-        " shape of the comparison, not as a target.",
+        f" Scenes are scored per 10 s window, as the paper's evaluator counts clips. {len(args.seeds)} trials per"
+        f" Table IV row (training seeds {', '.join(map(str, args.seeds))}), {len(args.sweep_seeds or args.seeds)} per"
+        " Fig. 2 point: cells are mean ± sample standard deviation over the trials. Paper columns: the means of 10"
+        " runs on the real data, shown for the shape of the comparison, not as a target.",
         "",
         "## Table IV shape (%, evaluation set)",
         "",

@@ -11,6 +11,7 @@ from seld_tf.errors import ConfigError
 from seld_tf.layers.cross_stitch import CrossStitch
 from seld_tf.layers.positional import SinusoidalPositionalEncoding
 from seld_tf.layers.transformer import TransformerEncoderBlock
+from seld_tf.models.seldnet import reshape_accdoa
 
 # Sizes only: the input and class count are passed alongside, and so are the
 # variants of Table 3 (`sharing`, `output_format`).
@@ -35,7 +36,8 @@ EINV2_PRESETS = {
 }
 
 SHARING_MODES = ("soft", "hard", "none")
-OUTPUT_FORMATS = ("trackwise", "classwise")
+OUTPUT_FORMATS = ("trackwise", "classwise", "accdoa", "multi_accdoa")
+ACCDOA_FORMATS = ("accdoa", "multi_accdoa")
 # Input channels 0..3 are the four log-mel spectrograms of the feature presets
 # (FOA and MIC alike): the SED branch sees only them.
 NUM_LOG_MEL_CHANNELS = 4
@@ -164,6 +166,22 @@ def build_einv2(
           `[B, T', K, 3]` (train with `seld_tf.losses.seld`). There are no
           tracks, so `num_tracks` is ignored: one stream per task, with one
           transformer stack each.
+        - "accdoa": `"accdoa"` `[B, T', K, 3]`, per class a vector whose
+          length is the activity and whose direction is the DOA (train with
+          `seld_tf.losses.accdoa.AccdoaLoss`).
+        - "multi_accdoa": `"multi_accdoa"` `[B, T', M, K, 3]`, `M =
+          num_tracks` such vectors per class (train with `AdpitLoss`).
+
+    The ACCDOA formats have one stream per task, as "classwise", and one
+    head: a Dense tanh layer (`3 K`, or `3 M K` units) on the concatenated
+    SED and DOA streams (with hard sharing, on the one shared stream). An
+    ACCDOA vector is at once the SED output (its length) and the DOA output
+    (its direction), so it reads both streams rather than the DOA stream
+    alone; both branches and the cross-stitches then stay as in the other
+    formats, and `sharing` keeps its meaning: "none" joins the branches
+    only at the head, "soft" mixes them throughout, "hard" has one trunk.
+    The multi-ACCDOA tracks come from that one head, as in the DCASE2022
+    baseline, not from a transformer stack each as the trackwise tracks.
 
     With the default pooling, `T' = floor(T / 4)`: at the EINV2 feature rate
     (hop 600 at 24 kHz, 40 frames/s) the outputs have the 100 ms label rate.
@@ -183,7 +201,8 @@ def build_einv2(
         input_shape: `(time, bins, channels)`; `bins` and `channels` (at least
             4) must be known, `time` may be `None`.
         num_classes: int, number of sound event classes `K`.
-        num_tracks: int, number of output tracks `M` (trackwise format).
+        num_tracks: int, number of output tracks `M` (trackwise and
+            multi_accdoa formats).
         filters: filters of each double-conv block; the last is the
             transformer width `d_model`.
         pool_sizes: `(time, freq)` average pooling after each conv block.
@@ -194,7 +213,8 @@ def build_einv2(
         positional_encoding: bool, add the scaled sinusoidal encoding before
             the transformers.
         sharing: "soft", "hard" or "none" (see above).
-        output_format: "trackwise" or "classwise" (see above).
+        output_format: "trackwise", "classwise", "accdoa" or "multi_accdoa"
+            (see above).
         name: string, name of the model.
 
     Returns:
@@ -214,6 +234,11 @@ def build_einv2(
           sound event localization and detection", ICASSP 2021.
         - Cao et al., "Event-independent network for polyphonic sound event
           localization and detection", DCASE 2020 Workshop.
+        - Shimada et al., "ACCDOA: Activity-coupled Cartesian direction of
+          arrival representation for sound event localization and
+          detection", ICASSP 2021; "Multi-ACCDOA: Localizing and detecting
+          overlapping sounds from the same class with auxiliary duplicating
+          permutation invariant training", ICASSP 2022.
     """
     _check_arguments(input_shape, filters, pool_sizes, num_heads, sharing, output_format)
     num_streams = num_tracks if output_format == "trackwise" else 1
@@ -250,6 +275,12 @@ def build_einv2(
                 track_sed, track_doa = CrossStitch(name=f"track{track}_stitch")([track_sed, track_doa])
             streams.append((track_sed, track_doa))
 
+    if output_format in ACCDOA_FORMATS:
+        sed, doa = streams[0]
+        features = doa if sharing == "hard" else keras.layers.Concatenate(name="sed_doa_streams")([sed, doa])
+        tracks = 1 if output_format == "accdoa" else num_tracks
+        accdoa = keras.layers.Dense(3 * tracks * num_classes, activation="tanh", name=f"{output_format}_out")(features)
+        return keras.Model(inputs, {output_format: reshape_accdoa(accdoa, num_classes, tracks, output_format)}, name=name)
     heads = [
         apply_track_heads(sed, doa, num_classes, output_format, name=f"track{track}")
         for track, (sed, doa) in enumerate(streams, start=1)

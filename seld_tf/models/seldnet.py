@@ -1,4 +1,4 @@
-"""The DCASE2020 Task 3 baseline SELDnet (CRNN with class-wise SED and DOA heads)."""
+"""The DCASE2020 Task 3 baseline SELDnet (CRNN with class-wise SED and DOA heads, or an ACCDOA head)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ SELDNET_PRESETS = {
     # Half the widths: about a quarter of the parameters, trains on a laptop CPU.
     "cpu": {"conv_filters": 32, "rnn_units": (64, 64), "fc_units": 64},
 }
+
+OUTPUT_FORMATS = ("classwise", "accdoa", "multi_accdoa")
 
 
 def apply_conv_block(
@@ -53,6 +55,18 @@ def apply_head(
     return keras.layers.Dense(output_units, activation=activation, name=f"{name}_out")(x)
 
 
+def reshape_accdoa(
+    x: keras.KerasTensor, num_classes: int, num_tracks: int, output_format: str
+) -> keras.KerasTensor:
+    """Frame-wise ACCDOA units `[B, T, 3 K]` (or `[B, T, 3 M K]`) -> `[B, T, K, 3]` (or `[B, T, M, K, 3]`).
+
+    The units are read in (track, class, xyz) order, as `seld_tf.losses.accdoa` reads flat outputs (the
+    baselines' order is (track, xyz, class): it only matters when porting trained weights).
+    """
+    shape = (-1, num_classes, 3) if output_format == "accdoa" else (-1, num_tracks, num_classes, 3)
+    return keras.layers.Reshape(shape, name=f"{output_format}_xyz")(x)
+
+
 def build_seldnet(
     input_shape: Sequence[int | None] = (None, 64, 7),
     num_classes: int = 14,
@@ -62,6 +76,8 @@ def build_seldnet(
     rnn_units: Sequence[int] = (128, 128),
     fc_units: int = 128,
     dropout: float = 0.0,
+    output_format: str = "classwise",
+    num_tracks: int = 3,
     name: str = "seldnet",
 ) -> keras.Model:
     """Builds the DCASE2020 baseline SELDnet.
@@ -78,6 +94,19 @@ def build_seldnet(
     frame-wise heads, Dense `fc_units` (linear) -> Dropout -> Dense:
     `num_classes` sigmoid (SED) and `3 * num_classes` tanh reshaped to
     `[T', num_classes, 3]` (DOA, x/y/z per class).
+
+    `output_format` selects the heads:
+        - "classwise": the two heads above, outputs `"sed"` and `"doa"`.
+        - "accdoa" (the DCASE2021 baseline's output): one head of the same
+          shape, Dense `fc_units` (linear) -> Dropout -> Dense `3 *
+          num_classes` tanh, reshaped to `"accdoa"` `[T', num_classes, 3]`:
+          per class a vector whose length is the activity and whose
+          direction is the DOA (train with `seld_tf.losses.accdoa.AccdoaLoss`,
+          decode with `seld_labels.accdoa_to_events`).
+        - "multi_accdoa" (the DCASE2022 baseline's output): the same head with
+          `3 * num_tracks * num_classes` units, reshaped to `"multi_accdoa"`
+          `[T', num_tracks, num_classes, 3]` (train with `AdpitLoss`, decode
+          with `seld_labels.multi_accdoa_to_events`).
 
     With the default pooling, `T' = floor(T / 5)`: 100 ms label frames from
     20 ms feature frames (600 input frames -> 120 output frames).
@@ -103,11 +132,16 @@ def build_seldnet(
         fc_units: int, hidden units of each head.
         dropout: float, dropout rate after each conv block, inside the GRUs
             (inputs and recurrent state) and in the heads.
+        output_format: "classwise", "accdoa" or "multi_accdoa" (see above).
+        num_tracks: int, ACCDOA tracks per class of "multi_accdoa" (3 in
+            the DCASE2022 baseline); unused by the other formats.
         name: string, name of the model.
 
     Returns:
         A `keras.Model` mapping `[B, T, bins, channels]` features to
-        `{"sed": [B, T', K] activity probabilities, "doa": [B, T', K, 3]}`.
+        `{"sed": [B, T', K] activity probabilities, "doa": [B, T', K, 3]}`
+        ("classwise"), `{"accdoa": [B, T', K, 3]}` or `{"multi_accdoa": [B,
+        T', M, K, 3]}`.
 
     Example:
 
@@ -124,7 +158,17 @@ def build_seldnet(
         - Politis et al., "A dataset of reverberant spatial sound scenes with
           moving sources for sound event localization and detection", DCASE
           2020 Workshop (the Task 3 baseline).
+        - Shimada et al., "ACCDOA: Activity-coupled Cartesian direction of
+          arrival representation for sound event localization and
+          detection", ICASSP 2021.
+        - Shimada et al., "Multi-ACCDOA: Localizing and detecting overlapping
+          sounds from the same class with auxiliary duplicating permutation
+          invariant training", ICASSP 2022.
     """
+    if output_format not in OUTPUT_FORMATS:
+        raise ConfigError(f"output_format must be one of {OUTPUT_FORMATS}, received {output_format!r}")
+    if num_tracks < 1:
+        raise ConfigError(f"num_tracks must be at least 1, received {num_tracks}")
     if len(pool_time) != len(pool_freq):
         raise ConfigError(
             "pool_time and pool_freq need one entry per conv block, received "
@@ -156,6 +200,10 @@ def build_seldnet(
         )
         x = keras.layers.Bidirectional(gru, merge_mode="mul", name=f"bigru{index}")(x)
 
+    if output_format != "classwise":
+        tracks = 1 if output_format == "accdoa" else num_tracks
+        accdoa = apply_head(x, fc_units, 3 * tracks * num_classes, "tanh", dropout, name=output_format)
+        return keras.Model(inputs, {output_format: reshape_accdoa(accdoa, num_classes, tracks, output_format)}, name=name)
     sed = apply_head(x, fc_units, num_classes, "sigmoid", dropout, name="sed")
     doa = apply_head(x, fc_units, 3 * num_classes, "tanh", dropout, name="doa")
     doa = keras.layers.Reshape((-1, num_classes, 3), name="doa_xyz")(doa)

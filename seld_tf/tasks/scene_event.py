@@ -48,8 +48,6 @@ from seld_tf.tasks.base import FeatureFrontEnd, Task
 ARRAY_FORMAT = "logmel"
 REDUCTIONS = ("mean", "sum")
 WEIGHTINGS = ("constant", "dwa")
-# The scene branch's outputs, averaged over a recording's 10 s windows.
-SCENE_OUTPUTS = ("scene", "scene_logits")
 AUDIO_CHANNELS = 2
 SPLITS = ("train", "validation", "test")
 
@@ -115,14 +113,17 @@ class SceneEventEvaluationSpec:
 
 
 class SceneEventPrediction(NamedTuple):
-    """One recording's decoded prediction: scene name, scene probabilities `[S]`,
-    events, and the binary event roll `[T, K]` the frame-level scores use
-    (scene fields None, or events empty and roll None, for a single-branch model)."""
+    """One recording's decoded prediction: the scene of each 10 s window (indices into
+    `SCENE_CLASSES`, what the paper scores), the recording's scene (that of the windows'
+    mean probabilities) and those probabilities `[S]`, events, and the binary event roll
+    `[T, K]` the frame-level scores use (scene fields None, or events empty and roll None,
+    for a single-branch model)."""
 
     scene: str | None
     scene_probabilities: np.ndarray | None
     events: list[StrongEvent]
     roll: np.ndarray | None
+    window_scenes: np.ndarray | None = None
 
 
 class SceneEventReference(NamedTuple):
@@ -133,10 +134,12 @@ class SceneEventReference(NamedTuple):
 
 
 def decode_scene_event(outputs: Mapping[str, np.ndarray], frame_rate: float, threshold: float = 0.5) -> SceneEventPrediction:
-    """The prediction of one recording's outputs `{"event": [T, K], "scene": [S]}` (no batch axis; either may be absent)."""
-    scene = event = None
+    """The prediction of one recording's outputs `{"event": [T, K], "scene": [windows, S]}`
+    (no batch axis; either may be absent)."""
+    windows = event = scene = None
     if "scene" in outputs:
-        scene = np.asarray(outputs["scene"])
+        windows = np.asarray(outputs["scene"]).reshape(-1, len(SCENE_CLASSES))
+        scene = windows.mean(axis=0)
     if "event" in outputs:
         event = np.asarray(outputs["event"])
     return SceneEventPrediction(
@@ -144,6 +147,7 @@ def decode_scene_event(outputs: Mapping[str, np.ndarray], frame_rate: float, thr
         scene,
         [] if event is None else roll_to_events(event, EVENT_CLASSES, frame_rate, threshold=threshold),
         None if event is None else (event >= threshold).astype(np.int8),
+        None if windows is None else windows.argmax(axis=1),
     )
 
 
@@ -159,7 +163,7 @@ class SceneEventEvaluator(Evaluator):
         threshold: float = 0.5,
         segment_frames: int | None = None,
         label_transform: Callable | None = None,
-        clip_outputs: Sequence[str] = SCENE_OUTPUTS,
+        with_scene: bool = True,
     ):
         super().__init__(
             clips,
@@ -167,7 +171,8 @@ class SceneEventEvaluator(Evaluator):
             frames_per_label=1,
             segment_frames=segment_frames,
             label_transform=label_transform,
-            clip_outputs=clip_outputs,
+            clip_outputs=("scene_logits",) if with_scene else (),
+            segment_outputs=("scene",) if with_scene else (),
         )
         self.frame_rate = frame_rate
         self.threshold = threshold
@@ -176,7 +181,7 @@ class SceneEventEvaluator(Evaluator):
         return decode_scene_event(outputs, self.frame_rate, self.threshold)
 
     def score(self, references, predictions, outputs):
-        """Table IV's scores of the branches the model has; with events, Table V's per-class
+        """Table IV's scores of the branches the model has (scenes per 10 s window); with events, Table V's per-class
         frame F (`event_f1/<class>`) and sed_eval's 1 s segment-based F1 and ER as extras
         (`segment_*`: not the paper's metric)."""
         scores = {}
@@ -189,9 +194,10 @@ class SceneEventEvaluator(Evaluator):
             scores.update({f"event_f1/{label}": float(f) for label, f in zip(EVENT_CLASSES, events.class_f)})
             scores.update(self._segment_scores(references, predictions))
         if predictions and predictions[0].scene is not None:
+            # One decision per 10 s window, as the paper's evaluator counts them.
             scenes = scene_scores(
-                [reference.scene for reference in references],
-                [SCENE_CLASSES.index(prediction.scene) for prediction in predictions],
+                np.concatenate([np.full(len(p.window_scenes), r.scene) for r, p in zip(references, predictions)]),
+                np.concatenate([prediction.window_scenes for prediction in predictions]),
                 num_classes=len(SCENE_CLASSES),
             )
             scores.update(scene_accuracy=scenes.accuracy, scene_f1_macro=scenes.macro_f)
@@ -288,9 +294,6 @@ class SceneEventTask(Task):
             references.append(SceneEventReference(roll, SCENE_CLASSES.index(clip.scene)))
         return records, (references if with_targets else None)
 
-    def _clip_outputs(self) -> tuple[str, ...]:
-        return SCENE_OUTPUTS if "scene" in self.recipe.loss.branches else ()
-
     def targets(self):
         specs = {"event_logits": TargetSpec("frame", (len(EVENT_CLASSES),)), "scene_logits": TargetSpec("clip", (len(SCENE_CLASSES),))}
         return {f"{name}_logits": specs[f"{name}_logits"] for name in self.recipe.loss.branches}
@@ -333,7 +336,7 @@ class SceneEventTask(Task):
             threshold=evaluation.threshold,
             segment_frames=evaluation.segment_frames,
             label_transform=label_transform,
-            clip_outputs=self._clip_outputs(),
+            with_scene="scene" in self.recipe.loss.branches,
         )
 
     def write_outputs(self, predictions, out_dir):
@@ -359,7 +362,8 @@ class SceneEventTask(Task):
             features,
             frames_per_label=1,
             segment_frames=self.recipe.evaluation.segment_frames,
-            clip_outputs=self._clip_outputs(),
+            clip_outputs=("scene_logits",) if "scene" in self.recipe.loss.branches else (),
+            segment_outputs=("scene",) if "scene" in self.recipe.loss.branches else (),
         )
         return decode_scene_event(outputs, config.frames_per_second, self.recipe.evaluation.threshold)
 

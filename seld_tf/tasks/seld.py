@@ -1,6 +1,7 @@
-"""The SELD task: DCASE2020 Task 3 data, class-wise or trackwise targets,
-SED + DOA losses (with permutation-invariant training for tracks), decoding
-to event lists, the DCASE2020 metric and the official output CSVs.
+"""The SELD task: DCASE2020 Task 3 data, class-wise, trackwise, ACCDOA or
+multi-ACCDOA targets, SED + DOA losses (with permutation-invariant training
+for tracks) or the ACCDOA losses, decoding to event lists, the DCASE2020
+metric and the official output CSVs.
 
 Its recipe groups are `data` (`SeldDataSpec`), `loss` (`SeldLossSpec`) and
 `evaluation` (`SeldEvaluationSpec`); the best snapshot is kept by the lowest
@@ -20,7 +21,17 @@ from scipy.optimize import linear_sum_assignment
 
 from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, LABEL_FRAME_SECONDS, Clip, Dcase2020Dataset, write_output
 from seld_tf.datasets.events import EventList, angular_distance, cartesian_to_polar
-from seld_tf.datasets.seld_labels import classwise_to_events, events_to_classwise, events_to_trackwise, trackwise_to_events
+from seld_tf.datasets.seld_labels import (
+    MERGE_ANGLE,
+    accdoa_to_events,
+    classwise_to_events,
+    events_to_accdoa,
+    events_to_classwise,
+    events_to_multi_accdoa,
+    events_to_trackwise,
+    multi_accdoa_to_events,
+    trackwise_to_events,
+)
 from seld_tf.errors import ConfigError
 from seld_tf.evaluation import Evaluator
 from seld_tf.features import FeatureConfig, get_preset
@@ -30,14 +41,18 @@ from seld_tf.pipeline import ClipRecord
 from seld_tf.recipes import field
 from seld_tf.tasks.base import FeatureFrontEnd, Task
 
-LABEL_FORMS = ("classwise", "trackwise")
+LABEL_FORMS = ("classwise", "trackwise", "accdoa", "multi_accdoa")
+# The ACCDOA forms: one target, named after the form, which is also the model's one output.
+ACCDOA_FORMS = ("accdoa", "multi_accdoa")
 # The task whose predictions `decode_with_oracle` replaces by the reference; None: neither.
 ORACLES = (None, "sed", "doa")
 
 
 @dataclasses.dataclass(frozen=True)
 class SeldDataSpec:
-    """Which data and features. Folds follow the DCASE2020 challenge split by default."""
+    """Which data and features. Folds follow the DCASE2020 challenge split by default.
+    `label_form`: "classwise", "trackwise", "accdoa" or "multi_accdoa"; `num_tracks`:
+    the tracks of "trackwise" and "multi_accdoa"."""
 
     format: str = "foa"
     features: str = "dcase2020"
@@ -52,7 +67,9 @@ class SeldDataSpec:
 @dataclasses.dataclass(frozen=True)
 class SeldLossSpec:
     """SED loss ("bce" or "mse"), DOA masking, output weights, and permutation-
-    invariant training for trackwise outputs ("none", "tpit" frame-level, "cpit" chunk-level)."""
+    invariant training for trackwise outputs ("none", "tpit" frame-level, "cpit" chunk-level).
+    The ACCDOA label forms have one loss of their own (`seld_tf.losses.accdoa`), which none of
+    these settings but `pit` (which must be "none") concern."""
 
     sed: str = "bce"
     doa_masked: bool = True
@@ -67,12 +84,16 @@ class SeldEvaluationSpec:
     clips into non-overlapping segments, `None` predicts whole clips. `oracle`
     ("sed" or "doa") replaces that task's predictions by the reference in
     validation and evaluation scores, to score the other task alone
-    (`decode_with_oracle`)."""
+    (`decode_with_oracle`). For the ACCDOA forms the threshold is on the
+    vector length; `merge_angle` (degrees) makes the active multi-ACCDOA
+    tracks of one class that point closer than it one event
+    (`multi_accdoa_to_events`)."""
 
     threshold: float = field(0.5, gt=0, lt=1)
     segment_frames: int | None = field(None, ge=1)
     coordinates: str = "polar"
     oracle: str | None = None
+    merge_angle: float = field(MERGE_ANGLE, ge=0, le=180)
 
 
 def frames_per_label(config: FeatureConfig) -> int:
@@ -128,7 +149,8 @@ class SeldTask(Task):
             frames_per_label=self.frames_per_label,
         )
         references = [
-            self.dataset.read_events(clip, num_frames=len(item.labels["sed"])) for clip, item in zip(clips, items)
+            self.dataset.read_events(clip, num_frames=len(next(iter(item.labels.values()))))
+            for clip, item in zip(clips, items)
         ]
         return items, references
 
@@ -140,14 +162,15 @@ class SeldTask(Task):
         if recipe.pipeline.foa_rotation:
             if recipe.data.format != "foa":
                 raise ConfigError("pipeline.foa_rotation needs data.format 'foa'")
-            chain.append(FoaRotation(self.feature_config, seed=seed + 1))
+            doa_key = recipe.data.label_form if recipe.data.label_form in ACCDOA_FORMS else "doa"
+            chain.append(FoaRotation(self.feature_config, seed=seed + 1, doa_keys=(doa_key,)))
         if recipe.pipeline.spec_augment:
             chain.append(SpecAugment(**recipe.pipeline.spec_augment, seed=seed + 2))
         return chain
 
     def model_args(self) -> dict:
         args = {"num_classes": len(CLASS_NAMES)}
-        if self.recipe.data.label_form == "trackwise":
+        if self.recipe.data.label_form in ("trackwise", "multi_accdoa"):
             args["num_tracks"] = self.recipe.data.num_tracks
         return args
 
@@ -166,6 +189,7 @@ class SeldTask(Task):
             segment_frames=evaluation.segment_frames,
             label_transform=label_transform,
             oracle=evaluation.oracle,
+            merge_angle=evaluation.merge_angle,
         )
 
     def write_outputs(self, predictions: Mapping[str, EventList], out_dir) -> None:
@@ -182,7 +206,8 @@ class SeldTask(Task):
         outputs = predict_features(
             model, features, frames_per_label=record["frames_per_label"], segment_frames=self.recipe.evaluation.segment_frames
         )
-        return decode_outputs(outputs, self.recipe.data.label_form, self.recipe.evaluation.threshold)
+        evaluation = self.recipe.evaluation
+        return decode_outputs(outputs, self.recipe.data.label_form, evaluation.threshold, evaluation.merge_angle)
 
     def write_prediction(self, prediction: EventList, out_path) -> None:
         write_output(out_path, prediction, self.recipe.evaluation.coordinates)
@@ -202,6 +227,10 @@ def seld_compile_args(recipe) -> tuple[dict, Callable | None]:
         return pit_compile_args(spec.pit, spec.sed_weight, spec.doa_weight)
     if spec.pit != "none":
         raise ConfigError(f"loss.pit {spec.pit!r} needs data.label_form 'trackwise'")
+    if recipe.data.label_form in ACCDOA_FORMS:
+        from seld_tf.losses.accdoa import accdoa_compile_args
+
+        return accdoa_compile_args(recipe.data.label_form, recipe.data.num_tracks), None
     return {"loss": seld_losses(spec.sed, spec.doa_masked), "loss_weights": seld_loss_weights(spec.sed_weight, spec.doa_weight)}, None
 
 
@@ -220,10 +249,12 @@ def seld_clips_from_dataset(
         dataset: the dataset the clips belong to (reads their metadata).
         cache: feature cache holding an entry per clip.
         clips: the clips to use, e.g. `dataset.clips("dev", folds=(3, 4, 5, 6))`.
-        label_form: "classwise" (`sed [T, K]`, `doa [T, K, 3]`) or
-            "trackwise" (`sed [T, M, K]`, `doa [T, M, 3]`).
+        label_form: "classwise" (`sed [T, K]`, `doa [T, K, 3]`),
+            "trackwise" (`sed [T, M, K]`, `doa [T, M, 3]`), "accdoa"
+            (`accdoa [T, K, 3]`) or "multi_accdoa" (`multi_accdoa [T, M (M +
+            1) / 2, K, 3]`, `events_to_multi_accdoa`).
         num_classes: K.
-        num_tracks: M (trackwise only).
+        num_tracks: M (trackwise and multi_accdoa only).
         frames_per_label: feature frames per 100 ms label frame; `T =
             ceil(feature frames / frames_per_label)`.
 
@@ -241,19 +272,30 @@ def seld_clips_from_dataset(
         num_frames = math.ceil(cache.load(clip.name, mmap=True).shape[0] / frames_per_label)
         events = dataset.read_events(clip, num_frames=num_frames)
         if label_form == "classwise":
-            sed, doa = events_to_classwise(events, num_frames, num_classes)
+            labels = dict(zip(("sed", "doa"), events_to_classwise(events, num_frames, num_classes)))
+        elif label_form == "trackwise":
+            labels = dict(zip(("sed", "doa"), events_to_trackwise(events, num_frames, num_classes, num_tracks)))
+        elif label_form == "accdoa":
+            labels = {"accdoa": events_to_accdoa(events, num_frames, num_classes)}
         else:
-            sed, doa = events_to_trackwise(events, num_frames, num_classes, num_tracks)
-        result.append(ClipRecord(clip.name, str(path), {"sed": sed, "doa": doa}))
+            labels = {"multi_accdoa": events_to_multi_accdoa(events, num_frames, num_classes, num_tracks)}
+        result.append(ClipRecord(clip.name, str(path), labels))
     return result
 
 
-def decode_outputs(outputs: Mapping[str, np.ndarray], label_form: str, threshold: float = 0.5) -> EventList:
-    """Event list of one clip's outputs `{"sed": ..., "doa": ...}` (no batch axis)."""
+def decode_outputs(
+    outputs: Mapping[str, np.ndarray], label_form: str, threshold: float = 0.5, merge_angle: float = MERGE_ANGLE
+) -> EventList:
+    """Event list of one clip's outputs (no batch axis): `{"sed": ..., "doa": ...}`, `{"accdoa": ...}`
+    or `{"multi_accdoa": ...}`; `merge_angle` concerns multi-ACCDOA only."""
     if label_form == "classwise":
         return classwise_to_events(outputs["sed"], outputs["doa"], threshold)
     if label_form == "trackwise":
         return trackwise_to_events(outputs["sed"], outputs["doa"], threshold)
+    if label_form == "accdoa":
+        return accdoa_to_events(outputs["accdoa"], threshold)
+    if label_form == "multi_accdoa":
+        return multi_accdoa_to_events(outputs["multi_accdoa"], threshold, merge_angle)
     raise ConfigError(f"expected label form in {LABEL_FORMS}, found {label_form!r}")
 
 
@@ -263,6 +305,7 @@ def decode_with_oracle(
     label_form: str,
     oracle: str | None,
     threshold: float = 0.5,
+    merge_angle: float = MERGE_ANGLE,
 ) -> EventList:
     """Event list of one clip's outputs with one task's predictions replaced by the reference.
 
@@ -284,21 +327,31 @@ def decode_with_oracle(
       taking at most one event while there are no more events than tracks.
       The pairing is permutation-invariant, like the metric (which pairs
       same-class events by least distance) and PIT: any track order a model
-      learned scores the same.
+      learned scores the same. Not for the ACCDOA forms, whose one output
+      is the activity and the direction at once.
 
     Raises:
-        ConfigError: unknown `oracle` or `label_form`, or an oracle without a reference.
+        ConfigError: unknown `oracle` or `label_form`, an oracle without a
+            reference, or `oracle="sed"` for an ACCDOA form.
     """
-    if oracle not in ORACLES:
-        raise ConfigError(f"expected evaluation.oracle in {list(ORACLES)}, found {oracle!r}")
+    check_oracle(oracle, label_form)
     if oracle is not None and reference is None:
         raise ConfigError(f"evaluation.oracle {oracle!r} needs the reference events (a labelled split)")
     if oracle == "sed":
-        if label_form not in LABEL_FORMS:
-            raise ConfigError(f"expected label form in {LABEL_FORMS}, found {label_form!r}")
         return _reference_with_predicted_directions(reference, np.asarray(outputs["doa"]), label_form)
-    decoded = decode_outputs(outputs, label_form, threshold)
+    decoded = decode_outputs(outputs, label_form, threshold, merge_angle)
     return decoded if oracle is None else _with_reference_directions(decoded, reference)
+
+
+def check_oracle(oracle: str | None, label_form: str) -> None:
+    """Refuse an unknown `evaluation.oracle`, and the SED oracle of a label form without a DOA output of its own."""
+    if oracle not in ORACLES:
+        raise ConfigError(f"expected evaluation.oracle in {list(ORACLES)}, found {oracle!r}")
+    if oracle == "sed" and label_form not in ("classwise", "trackwise"):
+        raise ConfigError(
+            f"evaluation.oracle 'sed' needs a DOA output apart from the activity (data.label_form classwise or "
+            f"trackwise), found {label_form!r}"
+        )
 
 
 def _with_reference_directions(events: EventList, reference: EventList) -> EventList:
@@ -356,12 +409,16 @@ class SeldEvaluator(Evaluator):
     Args:
         clips, references, frames_per_label, segment_frames, label_transform:
             as for `Evaluator`; references are event lists.
-        label_form: "classwise" or "trackwise", how outputs are decoded.
-        threshold: activity threshold of the decoding.
+        label_form: "classwise", "trackwise", "accdoa" or "multi_accdoa",
+            how outputs are decoded.
+        threshold: activity threshold of the decoding (for the ACCDOA
+            forms, of the vector length).
         num_classes: classes of the metric.
         oracle: None, or the task ("sed" or "doa") whose predictions are
             replaced by the reference before scoring (`decode_with_oracle`);
             needs `references`.
+        merge_angle: degrees within which active multi-ACCDOA tracks of one
+            class are one event.
     """
 
     log_names = {"SELD": "seld"}
@@ -378,26 +435,28 @@ class SeldEvaluator(Evaluator):
         label_transform: Callable | None = None,
         num_classes: int = len(CLASS_NAMES),
         oracle: str | None = None,
+        merge_angle: float = MERGE_ANGLE,
     ):
         super().__init__(
             clips, references, frames_per_label=frames_per_label, segment_frames=segment_frames, label_transform=label_transform
         )
-        if oracle not in ORACLES:
-            raise ConfigError(f"expected evaluation.oracle in {list(ORACLES)}, found {oracle!r}")
+        check_oracle(oracle, label_form)
         if oracle is not None and references is None:
             raise ConfigError(f"evaluation.oracle {oracle!r} needs reference events: this split is unlabelled")
         self.label_form = label_form
         self.threshold = threshold
         self.num_classes = num_classes
         self.oracle = oracle
+        self.merge_angle = merge_angle
 
     def decode(self, outputs, reference):
-        return decode_with_oracle(outputs, reference, self.label_form, self.oracle, self.threshold)
+        return decode_with_oracle(outputs, reference, self.label_form, self.oracle, self.threshold, self.merge_angle)
 
     def score(self, references, predictions, outputs) -> SeldScores:
         metric = Dcase2020SeldMetric(self.num_classes)
         for reference, prediction, clip_outputs in zip(references, predictions, outputs):
-            metric.update(reference, prediction, num_frames=len(clip_outputs["sed"]))
+            # Every output of a SELD model is at the label frame rate.
+            metric.update(reference, prediction, num_frames=len(next(iter(clip_outputs.values()))))
         return metric.result()
 
     def summary(self, scores: SeldScores) -> dict[str, float]:
