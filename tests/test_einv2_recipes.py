@@ -2,7 +2,7 @@
 
 File names are systematic (README "Recipes"):
     table2_<format>[_<pit>]_<task>.yaml     Table 2, task sed or doa alone
-    table3_<sharing>_<format>[_aug].yaml    Table 3 (tPIT for trackwise)
+    table3_<sharing>_<format>[_aug].yaml    Table 3 (tPIT for trackwise), and the ACCDOA formats beyond it
     cpu/<sharing>_<format>[_<pit>].yaml     the study's CPU-size variants
 The recipes extend one another; these tests check what they resolve to. Nothing here builds a model.
 """
@@ -24,8 +24,9 @@ PAPER = sorted(EINV2_DIR.glob("*.yaml"))
 CPU = sorted((EINV2_DIR / "cpu").glob("*.yaml"))
 PIT_NAMES = {"nopit": "none", "tpit": "tpit", "cpit": "cpit"}
 TABLE2 = re.compile(r"table2_(?P<format>classwise|trackwise)(_(?P<pit>nopit|cpit|tpit))?_(?P<task>sed|doa)")
-TABLE3 = re.compile(r"table3_(?P<sharing>none|hard|soft)_(?P<format>classwise|trackwise)(?P<aug>_aug)?")
-CPU_NAME = re.compile(r"(?P<sharing>none|hard|soft)_(?P<format>classwise|trackwise)(_(?P<pit>nopit|cpit|tpit))?")
+FORMATS = r"(?P<format>classwise|trackwise|accdoa|multi_accdoa)"
+TABLE3 = re.compile(rf"table3_(?P<sharing>none|hard|soft)_{FORMATS}(?P<aug>_aug)?")
+CPU_NAME = re.compile(rf"(?P<sharing>none|hard|soft)_{FORMATS}(_(?P<pit>nopit|cpit|tpit))?")
 
 
 # The keys that each of the paper's variations changes (CPU_SIZE: the study's, not the paper's).
@@ -89,7 +90,8 @@ def test_every_row_of_tables_2_and_3_has_a_recipe():
     table2 = {f"table2_{fmt}_{task}" for fmt in formats for task in ("sed", "doa")}
     table3 = {f"table3_{sharing}_{fmt}" for sharing in ("none", "hard", "soft") for fmt in ("classwise", "trackwise")}
     table3_aug = {f"table3_{sharing}_trackwise_aug" for sharing in ("none", "hard", "soft")}
-    assert names == table2 | table3 | table3_aug
+    beyond = {"table3_soft_accdoa", "table3_soft_multi_accdoa"}
+    assert names == table2 | table3 | table3_aug | beyond
 
 
 @pytest.mark.parametrize("path", PAPER + CPU, ids=lambda path: path.relative_to(EINV2_DIR).as_posix())
@@ -112,7 +114,8 @@ def test_paper_size_settings_of_section_4_1(path):
     assert (recipe.data.format, recipe.data.features, recipe.data.feature_overrides) == ("foa", "einv2", {})
     # The authors' configuration: train folds 2-6, validation fold 1.
     assert (recipe.data.train_folds, recipe.data.validation_folds) == ((2, 3, 4, 5, 6), (1,))
-    assert recipe.data.num_tracks == 2
+    # Multi-ACCDOA: the DCASE2022 baseline's 3 tracks.
+    assert recipe.data.num_tracks == (3 if name_parts(path)["format"] == "multi_accdoa" else 2)
     assert (recipe.model.name, recipe.model.preset) == ("einv2", "paper")
     assert (recipe.pipeline.train_frames, recipe.pipeline.batch_size) == (160, 32)
     # 4 s chunks: hop 600 at 24 kHz is 4 feature frames per 100 ms label frame, 40 label frames.
@@ -145,7 +148,8 @@ def reference_and_changes(path: Path) -> tuple[Path, set[str]]:
     else:
         reference, changes = "table3_soft_trackwise", set()
         changes |= SHARING if parts["sharing"] != "soft" else set()
-        changes |= OUTPUT_FORMAT if parts["format"] == "classwise" else set()
+        changes |= OUTPUT_FORMAT if parts["format"] != "trackwise" else set()
+        changes |= {"data.num_tracks"} if parts["format"] == "multi_accdoa" else set()
         changes |= AUGMENTATION if parts["aug"] else set()
     if parts.get("pit") not in (None, "tpit"):
         changes = changes | {"loss.pit"}
@@ -171,7 +175,7 @@ def test_readme_maps_each_recipe_once():
 
 # README row and column names -> the settings they stand for.
 README_SHARING = {"No-PS": "none", "Hard-PS": "hard", "Soft-PS": "soft", "EINV2": "soft"}
-README_FORMAT = {"SELDnet": "classwise", "Trackwise": "trackwise"}
+README_FORMAT = {"SELDnet": "classwise", "Trackwise": "trackwise", "ACCDOA": "accdoa", "multi-ACCDOA": "multi_accdoa"}
 README_TABLE2 = {
     "SELDnet": ("classwise", "none"),
     "Track_noPIT": ("trackwise", "none"),
@@ -192,7 +196,7 @@ def readme_rows(prefix):
 
 def test_readme_table_3_rows_name_recipes_of_their_sharing_format_and_augmentation():
     rows = readme_rows("table3_")
-    assert len(rows) == 9
+    assert len(rows) == 11
     for method, output_format, file_name in rows:
         recipe = load_recipe(EINV2_DIR / file_name)
         augmented = method.endswith("-DA")

@@ -133,7 +133,7 @@ def test_presets_and_registry():
     "arguments",
     [
         dict(sharing="partial"),
-        dict(output_format="accdoa"),
+        dict(output_format="multi-accdoa"),
         dict(pool_sizes=((2, 2),)),
         dict(input_shape=(None, 32, 3)),
         dict(input_shape=(None, None, 7)),

@@ -250,7 +250,7 @@ def test_seld_clips_from_dataset_builds_both_label_forms(dcase_folder):
     np.testing.assert_allclose(clip.labels["doa"][0, 0], [0, 1, 0], atol=1e-6)
     assert clip.labels["sed"][4, 0, 5] == 1  # the later event takes the slot freed after frame 1
     with pytest.raises(ConfigError, match="label_form"):
-        seld_clips_from_dataset(dataset, cache, dataset.clips(), label_form="accdoa")
+        seld_clips_from_dataset(dataset, cache, dataset.clips(), label_form="polar")
     with pytest.raises(ConfigError, match="no cached features"):
         seld_clips_from_dataset(dataset, FeatureCache(cache.root.parent), dataset.clips())
 

@@ -8,10 +8,12 @@ once per training seed, trains the CPU-size recipes of `experiments/einv2/cpu/`:
     (b) no, hard and soft parameter sharing, trackwise with tPIT (Table 3; the
         soft one is the tPIT run of (a), i.e. EINV2);
     (c) soft sharing with the SELDnet (class-wise) output format (Table 3);
+    (d) beyond the paper, soft sharing with the ACCDOA and the multi-ACCDOA
+        (3 tracks, ADPIT) output formats;
 
 scores each best snapshot on the validation and test folds, evaluates the
-trackwise tPIT and the class-wise model on a homogeneous-overlap test set
-(`seld_tf.studies.homogeneous`), and writes
+trackwise tPIT, the class-wise and the multi-ACCDOA model on a
+homogeneous-overlap test set (`seld_tf.studies.homogeneous`), and writes
 
     experiments/einv2/results.md             the Table-3-style and homogeneous-overlap tables (mean ± std over the seeds)
     figures/einv2_pit_convergence.png         the Figure-3-style DOA error convergence (the first seed's runs)
@@ -51,6 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EINV2 = "Soft-PS, trackwise, tPIT (EINV2)"
 CLASSWISE = "Soft-PS, SELDnet format"
+MULTI_ACCDOA = "Soft-PS, multi-ACCDOA"
 SETTINGS = {
     EINV2: HERE / "cpu" / "soft_trackwise_tpit.yaml",
     "Soft-PS, trackwise, cPIT": HERE / "cpu" / "soft_trackwise_cpit.yaml",
@@ -58,11 +61,13 @@ SETTINGS = {
     "No-PS, trackwise, tPIT": HERE / "cpu" / "none_trackwise_tpit.yaml",
     "Hard-PS, trackwise, tPIT": HERE / "cpu" / "hard_trackwise_tpit.yaml",
     CLASSWISE: HERE / "cpu" / "soft_classwise.yaml",
+    "Soft-PS, ACCDOA": HERE / "cpu" / "soft_accdoa.yaml",
+    MULTI_ACCDOA: HERE / "cpu" / "soft_multi_accdoa.yaml",
 }
 # Figure 3: legend label -> setting.
 CONVERGENCE = {"noPIT": "Soft-PS, trackwise, noPIT", "cPIT": "Soft-PS, trackwise, cPIT", "tPIT": EINV2}
-# The same sharing with either output format, on the homogeneous-overlap set.
-HOMOGENEOUS = (EINV2, CLASSWISE)
+# The same sharing with the output formats that differ on same-class overlaps, on the homogeneous-overlap set.
+HOMOGENEOUS = (EINV2, CLASSWISE, MULTI_ACCDOA)
 # (score, header, cell format): Table 3's order, then the SELD score.
 COLUMNS = (
     ("ER", "ER_20", ".3f"),

@@ -7,9 +7,9 @@
 - ACCDOA (Shimada et al. 2021): one vector per class `[T, K, 3]`, the
   activity times the unit DOA vector, so that its length is the activity.
 - Multi-ACCDOA (Shimada et al. 2022): `M` ACCDOA tracks per class; its
-  target carries the duplicated tracks of auxiliary duplicating
-  permutation-invariant training (ADPIT), `[T, M (M + 1) / 2, K, 3]` (see
-  `events_to_multi_accdoa`).
+  target `[T, M (M + 1) / 2, K, 3]` holds each class's events in slots by
+  how many there are, from which auxiliary duplicating permutation-invariant
+  training (ADPIT) builds the duplicated tracks (`events_to_multi_accdoa`).
 
 `T` is the number of label frames, `K` of classes, `M` of track slots. DOA
 vectors are Cartesian (x front, y left, z up) and zero where nothing is active.

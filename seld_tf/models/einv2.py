@@ -277,6 +277,7 @@ def build_einv2(
 
     if output_format in ACCDOA_FORMATS:
         sed, doa = streams[0]
+        # Hard sharing has one stream for both tasks: concatenating it with itself would only double the head.
         features = doa if sharing == "hard" else keras.layers.Concatenate(name="sed_doa_streams")([sed, doa])
         tracks = 1 if output_format == "accdoa" else num_tracks
         accdoa = keras.layers.Dense(3 * tracks * num_classes, activation="tanh", name=f"{output_format}_out")(features)
