@@ -195,3 +195,8 @@ def test_describe_seeds_and_study_command(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["run_study.py", "--epochs", "60", "--work", "a b"])
     script = tmp_path / "experiments" / "x" / "run_study.py"
     assert study_command(script, tmp_path) == ".venv/bin/python experiments/x/run_study.py --epochs 60 --work 'a b'"
+
+
+def test_a_signed_format_signs_the_mean_and_not_the_spread():
+    assert MeanStd(-0.0512, 0.0321).format("+.3f") == "-0.051 ± 0.032"
+    assert MeanStd(0.0512, 0.0321).format(".3f") == "0.051 ± 0.032"

@@ -143,10 +143,11 @@ class MeanStd(NamedTuple):
     std: float
 
     def format(self, spec: str) -> str:
-        """`"mean ± std"`, both with the format `spec` (e.g. ".3f"); the mean alone when `std` is NaN."""
+        """`"mean ± std"`, both with the format `spec` (e.g. ".3f"; a sign flag such as "+.3f" signs
+        the mean only, since a spread has none); the mean alone when `std` is NaN."""
         if math.isnan(self.std):
             return format(self.mean, spec)
-        return f"{self.mean:{spec}} ± {self.std:{spec}}"
+        return f"{self.mean:{spec}} ± {self.std:{spec.replace('+', '')}}"
 
 
 def aggregate(samples: Sequence[Mapping[str, float]], keys: Iterable[str]) -> dict[str, MeanStd]:
