@@ -75,6 +75,42 @@ def test_masked_doa_mse_all_inactive_batch_is_zero_with_finite_gradient():
                                rtol=1e-6)
 
 
+def reference_sqrt_sum(doa_true, doa_pred):
+    """The released DCASE2020 baseline's masked_mse on its [B, T, 3K] layout: mask = activity
+    repeated over x, y, z, then sqrt(sum(mask * err)) / sum(mask)."""
+    active = np.linalg.norm(doa_true, axis=-1) > 0
+    flat = lambda x: np.concatenate([x[..., 0], x[..., 1], x[..., 2]], axis=-1)  # noqa: E731
+    mask = np.concatenate([active] * 3, axis=-1).astype(np.float64)
+    return float(np.sqrt(np.sum(np.square(flat(doa_true) - flat(doa_pred)) * mask)) / np.sum(mask))
+
+
+def test_sqrt_sum_normalization_is_the_released_baseline_loss_with_its_gradient():
+    rng = np.random.default_rng(4)
+    _, doa_true = random_targets(rng)
+    doa_pred = tf.Variable(np.tanh(rng.normal(size=doa_true.shape)).astype("float32"))
+    with tf.GradientTape() as tape:
+        loss = MaskedDoaMSE(normalization="sqrt_sum")(doa_true, doa_pred)
+    np.testing.assert_allclose(float(loss), reference_sqrt_sum(doa_true, doa_pred.numpy()), rtol=1e-5)
+    # d/dp sqrt(S) / N = m (p - t) / (sqrt(S) N), S the masked sum of squares, N the mask count.
+    mask = np.broadcast_to(np.linalg.norm(doa_true, axis=-1, keepdims=True) > 0, doa_true.shape)
+    error = doa_pred.numpy() - doa_true
+    total = np.sum(np.square(error)[mask])
+    expected = np.where(mask, error, 0.0) / (np.sqrt(total) * mask.sum())
+    np.testing.assert_allclose(tape.gradient(loss, doa_pred).numpy(), expected, rtol=1e-4, atol=1e-9)
+
+
+def test_sqrt_sum_of_a_batch_without_error_or_activity_is_zero_with_finite_gradient():
+    doa_true = np.zeros((BATCH, FRAMES, CLASSES, 3), "float32")
+    for values in (doa_true, np.full(doa_true.shape, 0.3, "float32")):
+        doa_pred = tf.Variable(values)
+        with tf.GradientTape() as tape:
+            loss = MaskedDoaMSE(normalization="sqrt_sum")(doa_true, doa_pred)
+        assert float(loss) == 0.0
+        assert np.all(np.isfinite(tape.gradient(loss, doa_pred).numpy()))
+    with pytest.raises(ConfigError, match="'root'"):
+        MaskedDoaMSE(normalization="root")
+
+
 def test_sed_losses_are_the_stock_keras_losses():
     rng = np.random.default_rng(2)
     activity, _ = random_targets(rng)
@@ -99,12 +135,13 @@ def test_helpers():
 
 
 def test_serialization_round_trip():
-    loss = MaskedDoaMSE(masked=False, reduction="sum", name="doa_loss")
+    loss = MaskedDoaMSE(masked=False, normalization="sqrt_sum", reduction="sum", name="doa_loss")
     config = json.loads(json.dumps(keras.saving.serialize_keras_object(loss)))
     restored = keras.saving.deserialize_keras_object(config)
     assert isinstance(restored, MaskedDoaMSE)
     assert restored.get_config() == loss.get_config()
     assert restored.get_config()["masked"] is False
+    assert restored.get_config()["normalization"] == "sqrt_sum"
 
 
 def tiny_seldnet():

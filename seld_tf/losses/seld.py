@@ -22,6 +22,7 @@ SED_LOSSES = {
     "bce": keras.losses.BinaryCrossentropy,
     "mse": keras.losses.MeanSquaredError,
 }
+DOA_NORMALIZATIONS = ("mean", "sqrt_sum")
 
 
 @keras.saving.register_keras_serializable(package="seld_tf")
@@ -39,10 +40,12 @@ class MaskedDoaMSE(keras.losses.Loss):
     the batch is active. With `masked=False` every element counts: the plain
     MSE over all elements.
 
-    The released DCASE2020 baseline code computes `sqrt(sum(m * err)) / sum(m)`
-    instead; this class implements the masked MSE as Phan et al.'s code and
-    the baseline's description define it, so the baseline's 1:1000 loss
-    weighting may need re-tuning to reproduce its training dynamics.
+    `normalization="sqrt_sum"` gives what the released DCASE2020 baseline code
+    computes instead, `sqrt(sum(m * err)) / sum(m)`: its 1:1000 loss weighting
+    was tuned for that much smaller value (about `1 / sqrt(sum(m))` of the
+    mean), and with the mean above the DOA term swamps the SED term's
+    gradient in the shared layers. `"mean"` (the default) is the masked MSE
+    as Phan et al.'s code and the baseline's description define it.
 
     Reduction semantics: the normaliser `sum(m)` belongs to the batch, so
     `call` returns per-clip values `sum_b(m * err) / (sum(m) / B)` whose mean
@@ -56,6 +59,9 @@ class MaskedDoaMSE(keras.losses.Loss):
         masked: bool, mask by the reference activity (True, the DCASE2020
             baseline and Phan et al.) or average over all elements (False, the
             original SELDnet).
+        normalization: "mean" (sum / count) or "sqrt_sum" (sqrt(sum) /
+            count, the released DCASE2020 baseline code), over the masked
+            elements (every element with `masked=False`).
         name: string, name of the loss.
         reduction: string, Keras reduction of the per-clip values (see above).
         dtype: string or `keras.DTypePolicy`, dtype of the computation.
@@ -80,12 +86,16 @@ class MaskedDoaMSE(keras.losses.Loss):
     def __init__(
         self,
         masked: bool = True,
+        normalization: str = "mean",
         name: str = "masked_doa_mse",
         reduction: str | None = "sum_over_batch_size",
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if normalization not in DOA_NORMALIZATIONS:
+            raise ConfigError(f"DOA loss normalization must be one of {list(DOA_NORMALIZATIONS)}, received {normalization!r}")
         self.masked = masked
+        self.normalization = normalization
 
     def call(self, y_true, y_pred):
         squared_error = ops.square(y_pred - y_true)
@@ -98,27 +108,33 @@ class MaskedDoaMSE(keras.losses.Loss):
         clip_sums = ops.sum(weights * squared_error, axis=non_batch_axes)
         batch_size = ops.cast(ops.shape(squared_error)[0], self.dtype)
         mean_count = ops.sum(weights) / batch_size
+        if self.normalization == "sqrt_sum":
+            # Each clip's share of the batch's sum carries sqrt(sum): the shares average to
+            # sqrt(sum) / count. The sum is kept off 0 inside the root, whose gradient is infinite there.
+            total = ops.sum(clip_sums)
+            clip_sums = ops.divide_no_nan(clip_sums, ops.sqrt(ops.where(total > 0, total, 1.0)))
         # divide_no_nan: a batch with no active event contributes 0, not NaN.
         return ops.divide_no_nan(clip_sums, mean_count)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "masked": self.masked}
+        return {**super().get_config(), "masked": self.masked, "normalization": self.normalization}
 
 
-def seld_losses(sed: str = "bce", doa_masked: bool = True) -> dict[str, keras.losses.Loss]:
+def seld_losses(sed: str = "bce", doa_masked: bool = True, doa_normalization: str = "mean") -> dict[str, keras.losses.Loss]:
     """The `loss` dict for `model.compile` of a class-wise SELD model.
 
     Args:
         sed: "bce" (binary cross-entropy, the DCASE2020 baseline) or "mse"
             (mean squared error of the sigmoid outputs, Phan et al.).
         doa_masked: whether the DOA MSE is masked by the reference activity.
+        doa_normalization: `MaskedDoaMSE`'s `normalization`.
 
     Returns:
-        `{"sed": <SED loss>, "doa": MaskedDoaMSE(masked=doa_masked)}`.
+        `{"sed": <SED loss>, "doa": MaskedDoaMSE(masked=doa_masked, normalization=doa_normalization)}`.
     """
     if sed not in SED_LOSSES:
         raise ConfigError(f"sed loss must be one of {sorted(SED_LOSSES)}, received {sed!r}")
-    return {"sed": SED_LOSSES[sed](), "doa": MaskedDoaMSE(masked=doa_masked)}
+    return {"sed": SED_LOSSES[sed](), "doa": MaskedDoaMSE(masked=doa_masked, normalization=doa_normalization)}
 
 
 def seld_loss_weights(sed_weight: float, doa_weight: float) -> dict[str, float]:

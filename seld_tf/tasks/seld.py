@@ -66,13 +66,14 @@ class SeldDataSpec:
 
 @dataclasses.dataclass(frozen=True)
 class SeldLossSpec:
-    """SED loss ("bce" or "mse"), DOA masking, output weights, and permutation-
+    """SED loss ("bce" or "mse"), DOA masking and normalization (`MaskedDoaMSE`), output weights, and permutation-
     invariant training for trackwise outputs ("none", "tpit" frame-level, "cpit" chunk-level).
     The ACCDOA label forms have one loss of their own (`seld_tf.losses.accdoa`), which none of
     these settings but `pit` (which must be "none") concern."""
 
     sed: str = "bce"
     doa_masked: bool = True
+    doa_normalization: str = "mean"
     sed_weight: float = field(1.0, ge=0)
     doa_weight: float = field(1000.0, ge=0)
     pit: str = "none"
@@ -221,6 +222,8 @@ def seld_compile_args(recipe) -> tuple[dict, Callable | None]:
     from seld_tf.losses import seld_loss_weights, seld_losses
 
     spec = recipe.loss
+    if spec.doa_normalization != "mean" and recipe.data.label_form != "classwise":
+        raise ConfigError(f"loss.doa_normalization {spec.doa_normalization!r} applies to data.label_form 'classwise' only")
     if recipe.data.label_form == "trackwise":
         from seld_tf.losses.pit import pit_compile_args
 
@@ -231,7 +234,7 @@ def seld_compile_args(recipe) -> tuple[dict, Callable | None]:
         from seld_tf.losses.accdoa import accdoa_compile_args
 
         return accdoa_compile_args(recipe.data.label_form, recipe.data.num_tracks), None
-    return {"loss": seld_losses(spec.sed, spec.doa_masked), "loss_weights": seld_loss_weights(spec.sed_weight, spec.doa_weight)}, None
+    return {"loss": seld_losses(spec.sed, spec.doa_masked, spec.doa_normalization), "loss_weights": seld_loss_weights(spec.sed_weight, spec.doa_weight)}, None
 
 
 def seld_clips_from_dataset(
