@@ -2,8 +2,9 @@
 
 File names are systematic (README "Recipes"):
     table2_<format>[_<pit>]_<task>.yaml     Table 2, task sed or doa alone
-    table3_<sharing>_<format>[_aug].yaml    Table 3 (tPIT for trackwise), and the ACCDOA formats beyond it
-    cpu/<sharing>_<format>[_<pit>].yaml     the study's CPU-size variants
+    table3_<sharing>_<format>[_aug][_code].yaml    Table 3 (tPIT for trackwise), and the ACCDOA formats beyond it
+    cpu/<sharing>_<format>[_<pit>][_code].yaml     the study's CPU-size variants
+where `_code` configures the cross-stitches and the positional encoding as the released EIN-SELD code.
 The recipes extend one another; these tests check what they resolve to. Nothing here builds a model.
 """
 
@@ -25,14 +26,19 @@ CPU = sorted((EINV2_DIR / "cpu").glob("*.yaml"))
 PIT_NAMES = {"nopit": "none", "tpit": "tpit", "cpit": "cpit"}
 TABLE2 = re.compile(r"table2_(?P<format>classwise|trackwise)(_(?P<pit>nopit|cpit|tpit))?_(?P<task>sed|doa)")
 FORMATS = r"(?P<format>classwise|trackwise|accdoa|multi_accdoa)"
-TABLE3 = re.compile(rf"table3_(?P<sharing>none|hard|soft)_{FORMATS}(?P<aug>_aug)?")
-CPU_NAME = re.compile(rf"(?P<sharing>none|hard|soft)_{FORMATS}(_(?P<pit>nopit|cpit|tpit))?")
+TABLE3 = re.compile(rf"table3_(?P<sharing>none|hard|soft)_{FORMATS}(?P<aug>_aug)?(?P<code>_code)?")
+CPU_NAME = re.compile(rf"(?P<sharing>none|hard|soft)_{FORMATS}(_(?P<pit>nopit|cpit|tpit))?(?P<code>_code)?")
+BUILDER_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(build_einv2).parameters.items()}
+# `_code`: the released code's choices where it departs from Table 1 (the builder's defaults are the paper's).
+RELEASED_CODE_ARGS = {"stitch_order": "sequential", "mhsa_stitch": False, "positional_encoding": False}
+PAPER_ARGS = {name: BUILDER_DEFAULTS[name] for name in RELEASED_CODE_ARGS}
 
 
 # The keys that each of the paper's variations changes (CPU_SIZE: the study's, not the paper's).
 SHARING = {"model.args.sharing"}
 OUTPUT_FORMAT = {"data.label_form", "model.args.output_format", "loss.pit"}
 AUGMENTATION = {"pipeline.foa_rotation", "pipeline.spec_augment"}
+RELEASED_CODE = {f"model.args.{name}" for name in RELEASED_CODE_ARGS}
 CPU_SIZE = {
     "data.feature_overrides.n_mels",
     "data.train_folds",
@@ -54,7 +60,7 @@ def name_parts(path: Path) -> dict:
 
 
 def expected_settings(path: Path) -> dict:
-    """Sharing, output format, PIT, loss weights, oracle and augmentation that the file name states."""
+    """What the name states: sharing, output format, PIT, loss weights, oracle, augmentation, paper or code choices."""
     parts = name_parts(path)
     task = parts.get("task")
     trackwise = parts["format"] == "trackwise"
@@ -69,6 +75,7 @@ def expected_settings(path: Path) -> dict:
         "oracle": {"sed": "doa", "doa": "sed", None: None}[task],
         # Rotation and SpecAugment together: Table 3's "-DA" rows.
         "augmented": (bool(parts.get("aug")),) * 2,
+        "paper_or_code": RELEASED_CODE_ARGS if parts.get("code") else PAPER_ARGS,
     }
 
 
@@ -81,6 +88,7 @@ def actual_settings(recipe) -> dict:
         "doa_weight": recipe.loss.doa_weight,
         "oracle": recipe.evaluation.oracle,
         "augmented": (recipe.pipeline.foa_rotation, recipe.pipeline.spec_augment is not None),
+        "paper_or_code": {name: recipe.model.args.get(name, BUILDER_DEFAULTS[name]) for name in RELEASED_CODE_ARGS},
     }
 
 
@@ -91,7 +99,8 @@ def test_every_row_of_tables_2_and_3_has_a_recipe():
     table3 = {f"table3_{sharing}_{fmt}" for sharing in ("none", "hard", "soft") for fmt in ("classwise", "trackwise")}
     table3_aug = {f"table3_{sharing}_trackwise_aug" for sharing in ("none", "hard", "soft")}
     beyond = {"table3_soft_accdoa", "table3_soft_multi_accdoa"}
-    assert names == table2 | table3 | table3_aug | beyond
+    implementation_check = {"table3_soft_trackwise_code"}
+    assert names == table2 | table3 | table3_aug | beyond | implementation_check
 
 
 @pytest.mark.parametrize("path", PAPER + CPU, ids=lambda path: path.relative_to(EINV2_DIR).as_posix())
@@ -103,7 +112,7 @@ def test_settings_match_the_file_name(path):
     assert actual_settings(recipe) == expected
     assert recipe.data.label_form == expected["output_format"]
     # Every model argument is one of the builder's; the losses resolve.
-    assert set(recipe.model.args) <= set(inspect.signature(build_einv2).parameters)
+    assert set(recipe.model.args) <= set(BUILDER_DEFAULTS)
     _, label_transform = seld_compile_args(recipe)
     assert (label_transform is not None) == (expected["output_format"] == "trackwise")
 
@@ -153,6 +162,8 @@ def reference_and_changes(path: Path) -> tuple[Path, set[str]]:
         changes |= AUGMENTATION if parts["aug"] else set()
     if parts.get("pit") not in (None, "tpit"):
         changes = changes | {"loss.pit"}
+    if parts.get("code"):
+        changes = changes | RELEASED_CODE
     return EINV2_DIR / f"{reference}.yaml", changes
 
 
@@ -196,7 +207,7 @@ def readme_rows(prefix):
 
 def test_readme_table_3_rows_name_recipes_of_their_sharing_format_and_augmentation():
     rows = readme_rows("table3_")
-    assert len(rows) == 11
+    assert len(rows) == 12
     for method, output_format, file_name in rows:
         recipe = load_recipe(EINV2_DIR / file_name)
         augmented = method.endswith("-DA")

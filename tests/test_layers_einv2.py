@@ -5,8 +5,9 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from seld_tf.layers.cross_stitch import CrossStitch
+from seld_tf.layers.cross_stitch import CrossStitch, cross_stitch_summary
 from seld_tf.layers.positional import SinusoidalPositionalEncoding
 from seld_tf.layers.transformer import TransformerEncoderBlock
 
@@ -26,6 +27,90 @@ def test_cross_stitch_mixes_per_channel(shape):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(mixed_b)[..., c].ravel(), expected[1], atol=1e-6)
 
 
+def numpy_cross_stitch(alpha, a, b, order):
+    """The two orders written out per channel; `alpha` is `[C, 2, 2]`, the channels last in `a` and `b`."""
+    mixed_a = alpha[:, 0, 0] * a + alpha[:, 0, 1] * b
+    # Sequential (the released EINV2 code): the second output mixes the already-mixed first one.
+    first = mixed_a if order == "sequential" else a
+    return mixed_a, alpha[:, 1, 0] * first + alpha[:, 1, 1] * b
+
+
+@pytest.mark.parametrize("order", ["simultaneous", "sequential"])
+def test_cross_stitch_orders_match_numpy(order):
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2, 3, 4, 5)), rng.normal(size=(2, 3, 4, 5))
+    alpha = rng.uniform(0.1, 0.9, size=(5, 2, 2))
+    layer = CrossStitch(order=order)
+    layer.build([a.shape, b.shape])
+    layer.alpha.assign(alpha)
+    outputs = [keras.ops.convert_to_numpy(x) for x in layer([a.astype("float32"), b.astype("float32")])]
+    for output, expected in zip(outputs, numpy_cross_stitch(alpha, a, b, order)):
+        np.testing.assert_allclose(output, expected, atol=1e-5)
+    # Only the second output depends on the order.
+    other = numpy_cross_stitch(alpha, a, b, "sequential" if order == "simultaneous" else "simultaneous")
+    assert not np.allclose(outputs[1], other[1])
+    np.testing.assert_allclose(outputs[0], other[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("order", ["simultaneous", "sequential"])
+def test_cross_stitch_alpha_gradients_match_finite_differences(order):
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
+    weights_a, weights_b = rng.normal(size=a.shape), rng.normal(size=a.shape)
+    alpha = rng.uniform(0.1, 0.9, size=(4, 2, 2))
+
+    def loss(mixed_a, mixed_b):
+        # Distinct weights per output and element, so that no alpha's gradient cancels by symmetry.
+        return (weights_a * mixed_a).sum() + (weights_b * mixed_b).sum()
+
+    layer = CrossStitch(order=order)
+    layer.build([a.shape, b.shape])
+    layer.alpha.assign(alpha)
+    with tf.GradientTape() as tape:
+        mixed_a, mixed_b = layer([tf.constant(a, tf.float32), tf.constant(b, tf.float32)])
+        value = tf.reduce_sum(tf.cast(weights_a, tf.float32) * mixed_a) + tf.reduce_sum(
+            tf.cast(weights_b, tf.float32) * mixed_b
+        )
+    gradient = keras.ops.convert_to_numpy(tape.gradient(value, layer.alpha))
+
+    # Central differences of the float64 numpy reference: the loss is linear in each single alpha, so they are exact.
+    step, expected = 1e-3, np.zeros_like(alpha)
+    for index in np.ndindex(alpha.shape):
+        plus, minus = alpha.copy(), alpha.copy()
+        plus[index] += step
+        minus[index] -= step
+        expected[index] = (
+            loss(*numpy_cross_stitch(plus, a, b, order)) - loss(*numpy_cross_stitch(minus, a, b, order))
+        ) / (2 * step)
+    assert np.all(np.isfinite(gradient)) and np.all(gradient != 0)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_cross_stitch_summary_reads_nested_models(tmp_path):
+    alphas = {"outer_stitch": [[0.9, 0.1], [0.2, 0.8]], "inner_stitch": [[1.0, 0.0], [0.5, 0.5]]}
+    inputs = [keras.Input((3, 2)), keras.Input((3, 2))]
+    inner_outputs = CrossStitch(order="sequential", name="inner_stitch")(inputs)
+    inner = keras.Model(inputs, inner_outputs, name="inner")
+    outer_inputs = [keras.Input((3, 2)), keras.Input((3, 2))]
+    outputs = CrossStitch(name="outer_stitch")(inner(outer_inputs))
+    model = keras.Model(outer_inputs, outputs, name="outer")
+    for layer in (inner.get_layer("inner_stitch"), model.get_layer("outer_stitch")):
+        alpha = np.array(alphas[layer.name])
+        # Channel 0 holds alpha - 0.1, channel 1 alpha + 0.1: the channel mean is alpha.
+        layer.alpha.assign(np.stack([alpha - 0.1, alpha + 0.1]))
+    path = tmp_path / "stitched.keras"
+    model.save(path)
+    summary = cross_stitch_summary(keras.saving.load_model(path))
+    assert [(row["name"], row["order"], row["channels"]) for row in summary] == [
+        ("inner/inner_stitch", "sequential", 2),
+        ("outer_stitch", "simultaneous", 2),
+    ]
+    for row, alpha in zip(summary, (alphas["inner_stitch"], alphas["outer_stitch"])):
+        np.testing.assert_allclose(row["alpha"], alpha, atol=1e-6)
+        assert row["self"] == pytest.approx((alpha[0][0] + alpha[1][1]) / 2, abs=1e-6)
+        assert row["cross"] == pytest.approx((alpha[0][1] + alpha[1][0]) / 2, abs=1e-6)
+
+
 def test_cross_stitch_initial_alpha_is_uniform_in_0p1_0p9():
     layer = CrossStitch()
     layer.build([(None, 10, 512), (None, 10, 512)])
@@ -38,12 +123,16 @@ def test_cross_stitch_initial_alpha_is_uniform_in_0p1_0p9():
 
 
 def test_cross_stitch_config_and_errors():
-    layer = CrossStitch(alpha_initializer="ones", name="stitch")
+    layer = CrossStitch(alpha_initializer="ones", order="sequential", name="stitch")
     restored = CrossStitch.from_config(layer.get_config())
     restored.build([(None, 3, 4), (None, 3, 4)])
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.alpha), np.ones((4, 2, 2)))
+    assert restored.order == "sequential"
+    assert CrossStitch().order == "simultaneous"
     with pytest.raises(ValueError, match="same shape"):
         CrossStitch().build([(None, 3, 4), (None, 3, 5)])
+    with pytest.raises(ValueError, match="order"):
+        CrossStitch(order="parallel")
 
 
 def test_positional_encoding_matches_eq4():

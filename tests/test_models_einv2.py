@@ -1,11 +1,14 @@
 """Tests of seld_tf.models.einv2: variants, Table 1's parameter count, cross-stitch placement, saving."""
 
+import inspect
+
 import numpy as np
 import pytest
+import tensorflow as tf
 from model_harness import check_outputs, check_saving
 
 from seld_tf.errors import ConfigError
-from seld_tf.layers.cross_stitch import CrossStitch
+from seld_tf.layers.cross_stitch import CrossStitch, cross_stitch_summary
 from seld_tf.layers.positional import SinusoidalPositionalEncoding
 from seld_tf.models.einv2 import EINV2_PRESETS, build_einv2
 from seld_tf.models.registry import build_model
@@ -19,6 +22,10 @@ TINY = dict(
     ff_dim=8,
     dropout=0.0,
 )
+
+
+# The released EIN-SELD code's soft-sharing network (see build_einv2).
+RELEASED_CODE = dict(stitch_order="sequential", mhsa_stitch=False, positional_encoding=False)
 
 
 def tiny_einv2(**overrides):
@@ -69,6 +76,54 @@ def test_paper_size_parameter_count_and_stitch_placement():
     }
     assert model.get_layer("sed_block1_conv1").kernel.shape == (3, 3, 4, 64)
     assert model.get_layer("doa_block1_conv1").kernel.shape == (3, 3, 7, 64)
+
+
+def test_released_code_configuration_lacks_only_the_mhsa_stitches_at_paper_size():
+    defaults = {name: p.default for name, p in inspect.signature(build_einv2).parameters.items()}
+    # The defaults are the paper's.
+    paper = dict(stitch_order="simultaneous", mhsa_stitch=True, positional_encoding=True)
+    assert {name: defaults[name] for name in RELEASED_CODE} == paper
+    model = build_einv2(**EINV2_PRESETS["paper"], **RELEASED_CODE)
+    # One alpha_{2x2} per channel of the transformer width, one stitch per track; the
+    # positional encoding and the order have no weights.
+    mhsa_stitch_params = 4 * EINV2_PRESETS["paper"]["filters"][-1]
+    assert paper_parameter_count() - model.count_params() == mhsa_stitch_params * defaults["num_tracks"]
+    assert stitch_widths(model) == {"block1_stitch": 64, "block2_stitch": 128, "block3_stitch": 256}
+    assert {layer.order for layer in model.layers if isinstance(layer, CrossStitch)} == {"sequential"}
+
+
+@pytest.mark.parametrize("num_tracks", [1, 3])
+def test_stitch_options(num_tracks):
+    paper, code = (tiny_einv2(num_tracks=num_tracks, **options) for options in ({}, RELEASED_CODE))
+    assert paper.count_params() - code.count_params() == num_tracks * 4 * TINY["filters"][-1]
+    blocks = ["block1_stitch", "block2_stitch", "block3_stitch"]
+    tracks = [f"track{track}_stitch" for track in range(1, num_tracks + 1)]
+    assert [(row["name"], row["order"]) for row in cross_stitch_summary(paper)] == [
+        (name, "simultaneous") for name in blocks + tracks
+    ]
+    assert [(row["name"], row["order"]) for row in cross_stitch_summary(code)] == [
+        (name, "sequential") for name in blocks
+    ]
+    # The same weights in the other order: the DOA stream, mixed second, changes.
+    features = np.random.default_rng(3).normal(size=(1, 16, 32, 7)).astype("float32")
+    sequential = tiny_einv2(num_tracks=num_tracks, stitch_order="sequential")
+    sequential.set_weights(paper.get_weights())
+    assert not np.allclose(paper(features)["doa"], sequential(features)["doa"])
+
+
+@pytest.mark.parametrize("options", [{}, RELEASED_CODE], ids=["paper", "released_code"])
+def test_every_cross_stitch_gets_a_gradient(options):
+    model = tiny_einv2(**options)
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(2, 16, 32, 7)).astype("float32")
+    weights = rng.normal(size=(2, 4, 2, 6)).astype("float32")
+    stitches = [layer for layer in model.layers if isinstance(layer, CrossStitch)]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(weights * model(features, training=True)["tracks"])
+    gradients = tape.gradient(loss, [layer.alpha for layer in stitches])
+    for layer, gradient in zip(stitches, gradients):
+        gradient = gradient.numpy()
+        assert np.all(np.isfinite(gradient)) and np.abs(gradient).sum() > 0, layer.name
 
 
 @pytest.mark.parametrize("sharing", ["soft", "hard", "none"])
@@ -139,6 +194,7 @@ def test_presets_and_registry():
         dict(input_shape=(None, None, 7)),
         dict(input_shape=(None, 8, 7)),
         dict(num_heads=3),
+        dict(stitch_order="parallel"),
     ],
 )
 def test_rejects_bad_configuration(arguments):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import keras
 
 from seld_tf.errors import ConfigError
-from seld_tf.layers.cross_stitch import CrossStitch
+from seld_tf.layers.cross_stitch import STITCH_ORDERS, CrossStitch
 from seld_tf.layers.positional import SinusoidalPositionalEncoding
 from seld_tf.layers.transformer import TransformerEncoderBlock
 from seld_tf.models.seldnet import reshape_accdoa
@@ -121,6 +121,8 @@ def build_einv2(
     positional_encoding: bool = True,
     sharing: str = "soft",
     output_format: str = "trackwise",
+    stitch_order: str = "simultaneous",
+    mhsa_stitch: bool = True,
     name: str = "einv2",
 ) -> keras.Model:
     """Builds EINV2, the event-independent network V2 (Table 1 of Cao et al.).
@@ -141,7 +143,8 @@ def build_einv2(
         - Per output track and task, its own stack of `mhsa_layers`
           transformer encoder layers (`d_model = filters[-1]`; Table 1: 512,
           8 heads, feed-forward 1024, dropout 0.2); after them a
-          `CrossStitch` between the track's SED and DOA streams (alpha @ 512).
+          `CrossStitch` between the track's SED and DOA streams (alpha @ 512),
+          unless `mhsa_stitch=False`.
         - Per track, Dense heads: `num_classes` sigmoid (SED) on the SED
           stream, 3 tanh (x, y, z) on the DOA stream.
 
@@ -188,14 +191,22 @@ def build_einv2(
 
     Departures from the released EINV2 code (deliberate):
         - Channels-last features.
-        - The cross-stitch computes both outputs from the original streams,
-          as Eq. (7) states (the released code updates the SED stream first
-          and mixes the already-updated one into the DOA stream).
         - The SED head ends in a sigmoid (the code outputs logits for a
           logits BCE), so that "sed" holds probabilities.
-        - Table 1's cross-stitch after the transformer stacks is included.
-        - The positional encoding is on by default, as in the paper (off in
-          the code's default configuration).
+
+    Where the paper and the released code disagree, the defaults follow the
+    paper and an argument selects the code's choice;
+    `stitch_order="sequential", mhsa_stitch=False, positional_encoding=False`
+    is the code's soft-sharing network (the cross-stitch initialisation,
+    uniform(0.1, 0.9), is the same in both):
+        - `stitch_order`: every cross-stitch computes both outputs from the
+          original streams, as Eq. (7) states ("simultaneous"), or updates
+          the SED stream first and mixes the updated one into the DOA stream,
+          as the code does ("sequential"; see `CrossStitch`).
+        - `mhsa_stitch`: Table 1's cross-stitch after each track's
+          transformer stacks, which the code does not have.
+        - `positional_encoding`: on in the paper, off in the code's default
+          configuration.
 
     Args:
         input_shape: `(time, bins, channels)`; `bins` and `channels` (at least
@@ -215,6 +226,10 @@ def build_einv2(
         sharing: "soft", "hard" or "none" (see above).
         output_format: "trackwise", "classwise", "accdoa" or "multi_accdoa"
             (see above).
+        stitch_order: "simultaneous" (Eq. 7) or "sequential" (the released
+            code), the `order` of every cross-stitch (soft sharing only).
+        mhsa_stitch: bool, a cross-stitch after each track's transformer
+            stacks (Table 1; soft sharing only).
         name: string, name of the model.
 
     Returns:
@@ -240,7 +255,7 @@ def build_einv2(
           overlapping sounds from the same class with auxiliary duplicating
           permutation invariant training", ICASSP 2022.
     """
-    _check_arguments(input_shape, filters, pool_sizes, num_heads, sharing, output_format)
+    _check_arguments(input_shape, filters, pool_sizes, num_heads, sharing, output_format, stitch_order)
     num_streams = num_tracks if output_format == "trackwise" else 1
     inputs = keras.Input(shape=tuple(input_shape), name="features")
 
@@ -261,7 +276,7 @@ def build_einv2(
             sed = apply_double_conv_block(sed, width, tuple(pool_size), name=f"sed_block{index}")
             doa = apply_double_conv_block(doa, width, tuple(pool_size), name=f"doa_block{index}")
             if sharing == "soft" and index < len(filters):
-                sed, doa = CrossStitch(name=f"block{index}_stitch")([sed, doa])
+                sed, doa = CrossStitch(order=stitch_order, name=f"block{index}_stitch")([sed, doa])
         sed = apply_frequency_mean(sed, name="sed_frequency_mean")
         doa = apply_frequency_mean(doa, name="doa_frequency_mean")
         if positional_encoding:
@@ -271,8 +286,9 @@ def build_einv2(
         for track in range(1, num_streams + 1):
             track_sed = apply_mhsa_stack(sed, mhsa_layers, num_heads, ff_dim, dropout, name=f"track{track}_sed")
             track_doa = apply_mhsa_stack(doa, mhsa_layers, num_heads, ff_dim, dropout, name=f"track{track}_doa")
-            if sharing == "soft":
-                track_sed, track_doa = CrossStitch(name=f"track{track}_stitch")([track_sed, track_doa])
+            if sharing == "soft" and mhsa_stitch:
+                stitch = CrossStitch(order=stitch_order, name=f"track{track}_stitch")
+                track_sed, track_doa = stitch([track_sed, track_doa])
             streams.append((track_sed, track_doa))
 
     if output_format in ACCDOA_FORMATS:
@@ -302,9 +318,12 @@ def _check_arguments(
     num_heads: int,
     sharing: str,
     output_format: str,
+    stitch_order: str,
 ) -> None:
     if sharing not in SHARING_MODES:
         raise ConfigError(f"sharing must be one of {SHARING_MODES}, received {sharing!r}")
+    if stitch_order not in STITCH_ORDERS:
+        raise ConfigError(f"stitch_order must be one of {STITCH_ORDERS}, received {stitch_order!r}")
     if output_format not in OUTPUT_FORMATS:
         raise ConfigError(f"output_format must be one of {OUTPUT_FORMATS}, received {output_format!r}")
     if len(filters) != len(pool_sizes):
