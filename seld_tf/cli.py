@@ -89,7 +89,9 @@ def cmd_train(args) -> int:
     history = train(
         recipe, args.data, run_dir, epochs=args.epochs, strategy=args.strategy, cache_dir=args.cache, progress=not args.quiet
     )
-    summary = json.loads(RunFolder(run_dir).finished_marker.read_text(encoding="utf-8"))
+    marker = RunFolder(run_dir).finished_marker
+    # In multi-worker training only the chief writes the run folder; another worker may end before it.
+    summary = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
     print(json.dumps({"run_dir": str(run_dir), "epochs_run": len(history.epoch), **summary}))
     return 0
 
@@ -216,7 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, required=True, help="dataset folder in the DCASE2020 layout")
     train.add_argument("--out", type=Path, help="run folder (default runs/<recipe name>)")
     train.add_argument("--epochs", type=_epochs, help="override training.epochs")
-    train.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default")
+    train.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multiworker"),
+        default="default",
+        help="default: one device; mirrored: all local GPUs; multiworker: every node of the cluster in TF_CONFIG, "
+        "running this same command (docs/distributed_training.md)",
+    )
     train.add_argument("--cache", type=Path, help="feature cache folder (default DATA/feature_cache/...)")
     train.set_defaults(func=cmd_train)
 

@@ -17,10 +17,14 @@ epoch, whose row is in `history.csv`. A killed run resumes from the backup; on
 resume, rows and candidates of epochs the backup has not recorded are dropped
 and a candidate it has recorded is promoted. Every file is written under a
 temporary name and renamed when complete, in the call that wrote it.
+
+In multi-worker training only the chief writes the run folder; the other
+workers write a scratch copy of it (`RunFolder.worker_copy`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -127,6 +131,24 @@ class RunFolder:
             writer.writeheader()
             writer.writerows(rows)
         return rows
+
+    def worker_copy(self, scratch: str | os.PathLike) -> "RunFolder":
+        """A run folder at `scratch` with this one's backup and history, for a worker that must
+        not write this one (a non-chief worker of multi-worker training).
+
+        From the copy it resumes at the chief's epoch, from the chief's weights, and
+        `prepare` finds the chief's best score. The chief leaves the backup untouched until
+        its first epoch ends, which needs every worker, so the copy is never torn. It may
+        meanwhile rewrite the history (whole, by a rename) or delete it (no epoch
+        committed): either way the copy holds the same committed rows.
+        """
+        copy = RunFolder(scratch)
+        copy.path.mkdir(parents=True, exist_ok=True)
+        if self.backup.exists():
+            shutil.copytree(self.backup, copy.backup)
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copyfile(self.history, copy.history)
+        return copy
 
     def mark_finished(self, summary: dict) -> None:
         """Write the finished marker (last of all files), then drop the backup."""

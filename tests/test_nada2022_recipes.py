@@ -26,7 +26,9 @@ ROWS = {
     "proposed_eta1": (0.001, 1.0, {**PROPOSED, "eta": 1.0}, 1_252_221),
     "conventional_mtl_code": (0.001, 1.0, CONVENTIONAL, 1_330_429),
     "conventional_mtl_dwa": (0.001, 1.0, CONVENTIONAL, 1_252_221),
+    "conventional_mtl_uncertainty": (0.001, 1.0, CONVENTIONAL, 1_252_221),
 }
+WEIGHTINGS = {"dwa", "uncertainty"}
 SWEEP_ALPHAS = {"0.0001", "0.01", "0.1", "1.0"}
 
 
@@ -50,7 +52,8 @@ def test_each_recipe_holds_what_its_name_says(path):
     recipe = load_recipe(path)
     loss = recipe.loss
     assert {key: getattr(loss, key) for key in ("alpha", "beta", "eta", "gamma", "zeta")} == expected_loss(path)
-    assert recipe.loss.weighting == ("dwa" if path.stem.endswith("_dwa") else "constant")
+    suffix = path.stem.rpartition("_")[2]
+    assert recipe.loss.weighting == (suffix if suffix in WEIGHTINGS else "constant")
     assert recipe.task == "scene_event" and recipe.model.name == "nada2022"
     assert recipe.data.features == "nada2022" and recipe.evaluation.threshold == 0.5
     assert recipe.evaluation.segment_frames == 500
@@ -70,6 +73,14 @@ def test_each_recipe_holds_what_its_name_says(path):
     else:
         assert (recipe.schedule.initial_learning_rate, recipe.pipeline.batch_size, recipe.training.epochs) == (2e-4, 64, 300)
         assert recipe.pipeline.train_frames == 500
+
+
+@pytest.mark.parametrize("folder", [ROOT, ROOT / "cpu"], ids=["paper", "cpu"])
+def test_the_uncertainty_recipes_are_the_conventional_mtl_with_learned_weights(folder):
+    recipe = load_recipe(folder / "table4_conventional_mtl_uncertainty.yaml")
+    assert recipe.loss.weighting == "uncertainty"
+    conventional = load_recipe(folder / "table4_conventional_mtl.yaml")
+    assert changed_keys(conventional.to_dict(), recipe.to_dict()) == {"name", "loss.weighting"}
 
 
 @pytest.mark.parametrize("row", ["cnn_asc", "cnn_bigru_sed", "conventional_mtl", "conventional_mtl_code"])

@@ -53,12 +53,14 @@ ROOT = HERE.parents[1]
 CPU = HERE / "cpu"
 CNN_ASC, CNN_BIGRU, CONVENTIONAL, PROPOSED = "CNN (ASC)", "CNN-BiGRU (SED)", "Conventional MTL", "Proposed (multi-focal)"
 DWA = "Conventional MTL + DWA (beyond the paper)"
+UNCERTAINTY = "Conventional MTL + uncertainty weighting (beyond the paper)"
 TABLE4 = {
     CNN_ASC: CPU / "table4_cnn_asc.yaml",
     CNN_BIGRU: CPU / "table4_cnn_bigru_sed.yaml",
     CONVENTIONAL: CPU / "table4_conventional_mtl.yaml",
     PROPOSED: CPU / "table4_proposed.yaml",
     DWA: CPU / "table4_conventional_mtl_dwa.yaml",
+    UNCERTAINTY: CPU / "table4_conventional_mtl_uncertainty.yaml",
 }
 ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 # Fig. 2's methods: label -> (Table IV recipe at alpha = 0.001, sweep recipe name stem).
@@ -70,6 +72,7 @@ PAPER_TABLE4 = {
     CONVENTIONAL: (52.55, 43.41, 41.02, 6.83),
     PROPOSED: (55.07, 47.85, 44.29, 8.86),
     DWA: (None, None, None, None),
+    UNCERTAINTY: (None, None, None, None),
 }
 TABLE4_KEYS = ("scene_accuracy", "scene_f1_macro", "event_f1_micro", "event_f1_macro")
 TABLE4_HEADERS = ("scene micro-F", "scene macro-F", "event micro-F", "event macro-F")

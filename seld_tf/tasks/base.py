@@ -172,6 +172,14 @@ class Task(abc.ABC):
         for a model with Dense layers over time); None: any number."""
         return None
 
+    def functional_model(self, inputs, outputs, name: str):
+        """The trained model over the network's `inputs` and `outputs` (`build_task_model`): a plain
+        functional model, or a `keras.Model` subclass whose training step differs (e.g. a loss with
+        trainable terms)."""
+        import keras
+
+        return keras.Model(inputs, outputs, name=name)
+
     def callbacks(self) -> list:
         """Training callbacks of the task (e.g. loss weights that adapt between epochs), called after
         `compile_args`; they run after validation, before the history row is written."""

@@ -47,7 +47,7 @@ from seld_tf.tasks.base import FeatureFrontEnd, Task
 # Spec §3: the model sees the log-mel of the mono downmix (mean of the stereo channels).
 ARRAY_FORMAT = "logmel"
 REDUCTIONS = ("mean", "sum")
-WEIGHTINGS = ("constant", "dwa")
+WEIGHTINGS = ("constant", "dwa", "uncertainty")
 AUDIO_CHANNELS = 2
 SPLITS = ("train", "validation", "test")
 
@@ -74,9 +74,12 @@ class SceneEventLossSpec:
     of the asymmetric event focal BCE (Eq. 6); all 0 is the conventional CE + BCE. `reduction`:
     "mean" over elements (the public code) or "sum" per clip (the paper's equations).
 
-    `weighting`: "constant" (Eq. 3) or "dwa", Dynamic Weight Average (Liu et al. 2019, beyond the
+    `weighting`: "constant" (Eq. 3); "dwa", Dynamic Weight Average (Liu et al. 2019, beyond the
     paper; the same group's follow-up compares it), which multiplies alpha and beta by weights set
-    each epoch from the two losses' descent rates (`dwa_temperature`).
+    each epoch from the two losses' descent rates (`dwa_temperature`); or "uncertainty" (Kendall et
+    al. 2018, beyond the paper), `exp(-s_scene) alpha L_scene + s_scene + exp(-s_event) beta L_event
+    + s_event` with the log-variances s trained with the network (`UncertaintyWeightedModel`:
+    the simplified form without the 1/2 factors; alpha and beta set where the weighting starts).
     """
 
     alpha: float = field(0.001, ge=0)
@@ -95,12 +98,19 @@ class SceneEventLossSpec:
             raise ConfigError(f"loss.reduction: expected one of {list(REDUCTIONS)}, found {self.reduction!r}")
         if self.weighting not in WEIGHTINGS:
             raise ConfigError(f"loss.weighting: expected one of {list(WEIGHTINGS)}, found {self.weighting!r}")
-        if self.weighting == "dwa" and len(self.branches) < 2:
-            raise ConfigError("loss.weighting: dwa weighs the scene and event losses; both alpha and beta must be > 0")
+        if self.weighting != "constant" and len(self.branches) < 2:
+            raise ConfigError(
+                f"loss.weighting: {self.weighting} weighs the scene and event losses; both alpha and beta must be > 0"
+            )
 
     @property
     def branches(self) -> tuple[str, ...]:
         return tuple(name for name, weight in (("scene", self.alpha), ("event", self.beta)) if weight > 0)
+
+    @property
+    def output_weights(self) -> dict[str, float]:
+        """The loss weight of each output that is trained."""
+        return {f"{name}_logits": {"scene": self.alpha, "event": self.beta}[name] for name in self.branches}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,15 +319,25 @@ class SceneEventTask(Task):
             "scene_logits": SceneFocalLoss(eta=spec.eta),
             "event_logits": EventFocalLoss(gamma=spec.gamma, zeta=spec.zeta, reduction_mode=spec.reduction),
         }
-        weights = {"scene_logits": spec.alpha, "event_logits": spec.beta}
-        keys = [f"{name}_logits" for name in spec.branches]
-        losses = {key: losses[key] for key in keys}
+        weights = spec.output_weights
+        losses = {key: losses[key] for key in weights}
+        if spec.weighting == "uncertainty":
+            # The model applies alpha and beta with the learned weights (`functional_model`).
+            return {"loss": losses}, None
         if spec.weighting == "dwa":
             from seld_tf.losses.weighting import ScaledLoss
 
             losses = {key: ScaledLoss(loss) for key, loss in losses.items()}
             self._dynamic_losses = losses
-        return {"loss": losses, "loss_weights": {key: weights[key] for key in keys}}, None
+        return {"loss": losses, "loss_weights": weights}, None
+
+    def functional_model(self, inputs, outputs, name):
+        """An `UncertaintyWeightedModel`, which owns the log-variances, under uncertainty weighting."""
+        if self.recipe.loss.weighting != "uncertainty":
+            return super().functional_model(inputs, outputs, name)
+        from seld_tf.losses.weighting import UncertaintyWeightedModel
+
+        return UncertaintyWeightedModel(inputs, outputs, task_weights=self.recipe.loss.output_weights, name=name)
 
     def callbacks(self):
         if self.recipe.loss.weighting != "dwa":
