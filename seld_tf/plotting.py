@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+import warnings
+from typing import Mapping, Sequence, Union
 
 import matplotlib
 
@@ -14,6 +15,11 @@ import numpy as np  # noqa: E402
 from seld_tf.datasets.events import EventList  # noqa: E402
 from seld_tf.errors import ConfigError  # noqa: E402
 from seld_tf.fileio import atomic_open  # noqa: E402
+
+# A Keras-style history: key -> one value per epoch.
+History = Mapping[str, Sequence[float]]
+# What a study figure takes per setting: one history, or one history per seed.
+SeedHistories = Union[History, Sequence[History]]
 
 FEATURE_CHANNEL_NAMES = {
     "foa": ("log-mel W", "log-mel Y", "log-mel Z", "log-mel X", "IV x", "IV y", "IV z"),
@@ -99,7 +105,7 @@ SPLITS = (("", "-", "train"), ("val_", "--", "validation"))
 
 
 def plot_loss_study(
-    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    histories: Mapping[str, SeedHistories],
     *,
     sed_losses: Mapping[str, str] | None = None,
     title: str = "",
@@ -111,14 +117,23 @@ def plot_loss_study(
     panel every setting has one colour, its training curve (`key`) solid and
     its validation curve (`val_key`) dashed, against the epoch (1-based, one
     value per epoch; NaN values leave gaps). A curve whose key is missing from
-    a history is skipped (the DCASE scores, for instance, usually exist for
-    validation only), and a panel without any curve is left out.
+    a setting's histories is skipped (the DCASE scores, for instance, usually
+    exist for validation only), and a panel without any curve is left out.
+
+    A setting given as several histories (one per seed) is drawn as the mean
+    over the seeds at each epoch, in a band of plus and minus one sample
+    standard deviation (ddof=1) of the same colour, and the legend's title
+    says over how many seeds. Histories of different lengths are truncated
+    to the shortest. NaN values are ignored per epoch: an epoch where every
+    seed is NaN is a gap in the line, one where fewer than two seeds have a
+    value a gap in the band.
 
     Args:
         histories: setting label -> Keras-style history (`model.fit(...)
-            .history`, or the columns of a `CSVLogger` file), e.g.
-            `{"MSE": {...}, "CE (1) + MSE (1000)": {...}}`. The label is the
-            legend text; the order is the colour order.
+            .history`, or the columns of a `CSVLogger` file), or a list or
+            tuple of such histories, one per seed, e.g.
+            `{"MSE": [seed0, seed1, seed2], "CE (1) + MSE (1000)": {...}}`.
+            The label is the legend text; the order is the colour order.
         sed_losses: setting label -> its SED loss, "mse" or "bce" (as in the
             recipe's `loss.sed`). Given, the SED losses are split into an "SED
             loss (MSE)" and an "SED loss (CE)" panel, as in the paper, since
@@ -131,13 +146,15 @@ def plot_loss_study(
 
     Raises:
         ConfigError: `sed_losses` lacks a setting or names an unknown loss,
-            or no history holds any of the plotted keys.
+            no history holds any of the plotted keys, a setting has no
+            history or something other than histories, or some but not all
+            seeds of a setting hold a plotted key.
 
     Example:
 
     ```python
     fig = plot_loss_study(
-        {"MSE": mse_history, "CE (1) + MSE (1000)": ce_history},
+        {"MSE": [load_history(run) for run in mse_runs], "CE (1) + MSE (1000)": ce_history},
         sed_losses={"MSE": "mse", "CE (1) + MSE (1000)": "bce"},
     )
     save_figure(fig, "figures/phan2020_loss_study.png")
@@ -151,16 +168,17 @@ def plot_loss_study(
                 f"sed_losses must map every setting to one of {sorted(SED_LOSS_TITLES)}; "
                 f"settings without a loss: {missing}, unknown losses: {unknown}"
             )
+    seeds = {label: _seed_list(label, runs) for label, runs in histories.items()}
 
-    # (title, y label, {setting: history}, key) of every candidate panel.
+    # (title, y label, {setting: its seeds' histories}, key) of every candidate panel.
     panels = []
     if sed_losses is None:
-        panels.append(("SED loss", "loss", histories, "sed_loss"))
+        panels.append(("SED loss", "loss", seeds, "sed_loss"))
     else:
         for kind, panel_title in SED_LOSS_TITLES.items():
-            of_kind = {label: history for label, history in histories.items() if sed_losses[label] == kind}
+            of_kind = {label: runs for label, runs in seeds.items() if sed_losses[label] == kind}
             panels.append((panel_title, "loss", of_kind, "sed_loss"))
-    panels.extend((panel_title, ylabel, histories, key) for key, panel_title, ylabel in LOSS_STUDY_PANELS)
+    panels.extend((panel_title, ylabel, seeds, key) for key, panel_title, ylabel in LOSS_STUDY_PANELS)
     panels = [panel for panel in panels if any(_curves(panel[2], panel[3]))]
     if not panels:
         keys = ["sed_loss"] + [key for key, _, _ in LOSS_STUDY_PANELS]
@@ -170,19 +188,22 @@ def plot_loss_study(
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows + 0.8), squeeze=False, constrained_layout=True)
-    legend = {}
+    legend, drawn = {}, {}
     for ax, (panel_title, ylabel, settings, key) in zip(axes.flat, panels):
-        for label, values, linestyle, split in _curves(settings, key):
-            epochs = range(1, len(values) + 1)
-            (line,) = ax.plot(epochs, values, linestyle, color=colours[label], label=f"{label} ({split})")
+        for label, runs, name, linestyle, split in _curves(settings, key):
+            line = _plot_over_seeds(ax, runs, name, linestyle, colours[label], f"{label} ({split})")
             legend.setdefault(line.get_label(), line)
+            drawn[label] = len(runs)
         ax.set_title(panel_title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
     for ax in axes.flat[len(panels) :]:
         ax.remove()
     # One legend for all panels: the settings are the same everywhere, and per-panel legends hide the curves.
-    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=2, fontsize=8)
+    fig.legend(
+        legend.values(), legend.keys(), loc="outside lower center", ncols=2, fontsize=8,
+        title=_seed_note(drawn), title_fontsize=8,
+    )  # fmt: skip
     if title:
         fig.suptitle(title)
     return fig
@@ -194,16 +215,78 @@ def _setting_colours(histories: Mapping) -> dict:
     return {label: cycle[index % len(cycle)] for index, label in enumerate(histories)}
 
 
-def _curves(histories: Mapping[str, Mapping[str, Sequence[float]]], key: str):
-    """(setting, values, line style, split name) of each curve of `key` present in `histories`."""
-    for label, history in histories.items():
+def _curves(settings: Mapping[str, list[History]], key: str):
+    """(setting, its seeds' histories, history key, line style, split name) of each curve of `key` in `settings`."""
+    for label, runs in settings.items():
         for prefix, linestyle, split in SPLITS:
-            if prefix + key in history:
-                yield label, list(history[prefix + key]), linestyle, split
+            if any(prefix + key in history for history in runs):
+                yield label, runs, prefix + key, linestyle, split
+
+
+def _seed_list(label: str, runs: SeedHistories) -> list[History]:
+    """The histories of a setting's seeds: `[runs]` for one history, else the list or tuple `runs` itself."""
+    if isinstance(runs, Mapping):
+        return [runs]
+    # A str is a Sequence too, and a generator would be used up by the first panel.
+    if not isinstance(runs, (list, tuple)) or not runs or not all(isinstance(history, Mapping) for history in runs):
+        raise ConfigError(
+            f"{label}: expected a history (key -> per-epoch values) or a non-empty list or tuple of them, "
+            f"found {type(runs).__name__}"
+        )
+    return list(runs)
+
+
+def _seed_statistics(runs: Sequence[History], key: str, label: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-epoch mean of `runs[i][key]` over the seeds `i`, and its sample standard deviation (ddof=1).
+
+    The std is None for a single seed. Histories of different lengths are
+    truncated to the shortest, so every epoch drawn has every seed. NaN
+    values (epochs without validation, say) are ignored per epoch; an epoch
+    where every seed is NaN is NaN in the mean (a gap in the line), and one
+    where fewer than two seeds have a value is NaN in the std (a gap in the
+    band).
+
+    Raises:
+        ConfigError: some but not all seeds hold `key` (runs of different
+            recipes mixed in one setting); the message starts with `label`.
+    """
+    holders = sum(key in history for history in runs)
+    if holders != len(runs):
+        raise ConfigError(
+            f"{label}: {holders} of the {len(runs)} seeds' histories hold {key!r}; the seeds of a setting must log the same keys"
+        )
+    length = min(len(history[key]) for history in runs)
+    values = np.array([np.asarray(history[key], dtype=np.float64)[:length] for history in runs])
+    if len(runs) == 1:
+        return values[0], None
+    with warnings.catch_warnings():
+        # "Mean of empty slice" and "Degrees of freedom <= 0": the NaN they come with is the intended gap.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=0), np.nanstd(values, axis=0, ddof=1)
+
+
+def _plot_over_seeds(ax, runs: Sequence[History], key: str, fmt: str, colour, label: str, **line_options):
+    """The line of `_seed_statistics(runs, key, label)` against the 1-based epoch, in its std band for several seeds."""
+    mean, std = _seed_statistics(runs, key, label)
+    epochs = np.arange(1, len(mean) + 1)
+    (line,) = ax.plot(epochs, mean, fmt, color=colour, label=label, **line_options)
+    if std is not None:
+        ax.fill_between(epochs, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
+    return line
+
+
+def _seed_note(counts: Mapping[str, int]) -> str | None:
+    """What the lines of settings drawn over `counts[label]` seeds are: None when all are single runs."""
+    distinct = set(counts.values())
+    if distinct <= {1}:
+        return None
+    if len(distinct) == 1:
+        return f"mean ± std over {distinct.pop()} seeds"
+    return "mean ± std over the seeds (" + ", ".join(f"{label}: {count}" for label, count in counts.items()) + ")"
 
 
 def plot_doa_error_convergence(
-    histories: Mapping[str, Mapping[str, Sequence[float]]], *, key: str = "val_LE", title: str = ""
+    histories: Mapping[str, SeedHistories], *, key: str = "val_LE", title: str = ""
 ) -> plt.Figure:
     """DOA error against epoch, one line per setting, as Figure 3 of Cao et al. (2021).
 
@@ -211,13 +294,23 @@ def plot_doa_error_convergence(
     output without PIT, with chunk-level and with frame-level PIT, and of the
     SELDnet format. Each setting is one line of `histories[label][key]`
     against the epoch (1-based; NaN values leave gaps). A setting whose
-    history lacks `key` is skipped, keeping its colour free, so a setting has
-    the same colour as in `plot_loss_study` for the same `histories` order.
+    histories lack `key` is skipped, keeping its colour free, so a setting
+    has the same colour as in `plot_loss_study` for the same `histories`
+    order. The legend is below the axes, off the curves.
+
+    A setting given as several histories (one per seed) is drawn as the mean
+    over the seeds at each epoch, in a band of plus and minus one sample
+    standard deviation (ddof=1) of the same colour, and the legend's title
+    says over how many seeds. Histories of different lengths are truncated
+    to the shortest. NaN values are ignored per epoch: an epoch where every
+    seed is NaN is a gap in the line, one where fewer than two seeds have a
+    value a gap in the band.
 
     Args:
         histories: setting label -> Keras-style history (`load_history(run)`),
-            e.g. `{"noPIT": {...}, "cPIT": {...}, "tPIT": {...}}`. The label
-            is the legend text; the order is the colour order.
+            or a list or tuple of such histories, one per seed, e.g.
+            `{"noPIT": [...], "cPIT": [...], "tPIT": [...]}`. The label is
+            the legend text; the order is the colour order.
         key: the history key to draw, the validation `LE_CD` by default.
         title: figure title; empty for none.
 
@@ -225,30 +318,38 @@ def plot_doa_error_convergence(
         The figure; `save_figure` writes it.
 
     Raises:
-        ConfigError: no history holds `key`.
+        ConfigError: no history holds `key`, a setting has no history or
+            something other than histories, or some but not all seeds of a
+            setting hold `key`.
 
     Example:
 
     ```python
-    runs = {"noPIT": "runs/einv2_nopit", "cPIT": "runs/einv2_cpit", "tPIT": "runs/einv2_tpit"}
-    fig = plot_doa_error_convergence({label: load_history(run) for label, run in runs.items()})
+    runs = {"noPIT": nopit_runs, "cPIT": cpit_runs, "tPIT": tpit_runs}  # one run folder per seed
+    fig = plot_doa_error_convergence({label: [load_history(run) for run in seeds] for label, seeds in runs.items()})
     save_figure(fig, "figures/einv2_pit_convergence.png")
     ```
     """
-    if not any(key in history for history in histories.values()):
-        found = sorted({name for history in histories.values() for name in history})
+    seeds = {label: _seed_list(label, runs) for label, runs in histories.items()}
+    if not any(key in history for runs in seeds.values() for history in runs):
+        found = sorted({name for runs in seeds.values() for history in runs for name in history})
         raise ConfigError(f"no history holds the key {key!r}; keys found: {found}")
     colours = _setting_colours(histories)
     fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
-    for label, history in histories.items():
-        if key in history:
-            values = list(history[key])
+    handles, drawn = [], {}
+    for label, runs in seeds.items():
+        if any(key in history for history in runs):
             # Markers: a short CPU run has few epochs, a one-epoch run a single point.
-            ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, color=colours[label], label=label)
+            handles.append(_plot_over_seeds(ax, runs, key, "-", colours[label], label, marker="o", markersize=3))
+            drawn[label] = len(runs)
     ax.set_title("DOA error")
     ax.set_xlabel("epoch")
     ax.set_ylabel("LE (degrees)" if key.endswith("LE") else key)
-    ax.legend(fontsize=7)
+    # Below the axes: inside, the legend would hide the early epochs' curves or the bands.
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=min(3, len(handles)), fontsize=7,
+        title=_seed_note(drawn), title_fontsize=7,
+    )  # fmt: skip
     if title:
         fig.suptitle(title)
     return fig

@@ -33,11 +33,20 @@ def test_demo_runs_every_stage_and_reports_the_three_predictors(tmp_path, capsys
     assert "SELD" in capsys.readouterr().out
 
 
-def test_the_default_recipe_is_package_data_and_the_experiments_one_extends_it():
-    assert DEFAULT_RECIPE == importlib.resources.files("seld_tf") / "builtin_recipes" / "dcase2020_baseline_foa_cpu.yaml"
+def test_the_default_recipe_is_package_data_and_the_experiments_ones_extend_it():
+    assert DEFAULT_RECIPE == importlib.resources.files("seld_tf") / "builtin_recipes" / "seldnet_accdoa_foa_cpu.yaml"
     recipe = load_recipe(DEFAULT_RECIPE)
-    assert (recipe.name, recipe.model.preset) == ("dcase2020_baseline_foa_cpu", "cpu")
-    assert load_recipe(ROOT / "experiments" / "dcase2020_baseline" / "foa_cpu.yaml") == recipe
+    assert (recipe.name, recipe.model.preset, recipe.data.label_form) == ("seldnet_accdoa_foa_cpu", "cpu", "accdoa")
+    assert recipe.model.args == {"output_format": "accdoa"}
+    assert load_recipe(ROOT / "experiments" / "dcase2020_baseline" / "foa_accdoa_cpu.yaml") == recipe
+    baseline = load_recipe(DEFAULT_RECIPE.parent / "dcase2020_baseline_foa_cpu.yaml")
+    assert load_recipe(ROOT / "experiments" / "dcase2020_baseline" / "foa_cpu.yaml") == baseline
+    # The demo's recipe is the baseline but for the output format.
+    expected = baseline.to_dict()
+    expected["name"] = recipe.name
+    expected["data"]["label_form"] = "accdoa"
+    expected["model"]["args"] = {"output_format": "accdoa"}
+    assert recipe.to_dict() == expected
 
 
 def test_a_built_wheel_ships_the_demo_recipe(tmp_path):
@@ -52,7 +61,9 @@ def test_a_built_wheel_ships_the_demo_recipe(tmp_path):
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "wheels").glob("seld_tf-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        assert "seld_tf/builtin_recipes/dcase2020_baseline_foa_cpu.yaml" in archive.namelist()
+        assert {"seld_tf/builtin_recipes/dcase2020_baseline_foa_cpu.yaml", "seld_tf/builtin_recipes/seldnet_accdoa_foa_cpu.yaml"} <= set(
+            archive.namelist()
+        )
         archive.extractall(tmp_path / "installed")
     # The unpacked wheel comes first on the path, before the editable install of the working tree.
     check = (
@@ -64,4 +75,4 @@ def test_a_built_wheel_ships_the_demo_recipe(tmp_path):
     assert result.returncode == 0, result.stderr
     recipe, name = result.stdout.split()
     assert Path(recipe).is_relative_to(tmp_path / "installed")
-    assert name == "dcase2020_baseline_foa_cpu"
+    assert name == "seldnet_accdoa_foa_cpu"

@@ -69,7 +69,8 @@ class SeldLossSpec:
     """SED loss ("bce" or "mse"), DOA masking and normalization (`MaskedDoaMSE`), output weights, and permutation-
     invariant training for trackwise outputs ("none", "tpit" frame-level, "cpit" chunk-level).
     The ACCDOA label forms have one loss of their own (`seld_tf.losses.accdoa`), which none of
-    these settings but `pit` (which must be "none") concern."""
+    these settings but `pit` (which must be "none") concern. `doa_normalization` is the classwise
+    DOA loss's; the PIT losses have their own masked DOA term."""
 
     sed: str = "bce"
     doa_masked: bool = True
@@ -222,9 +223,9 @@ def seld_compile_args(recipe) -> tuple[dict, Callable | None]:
     from seld_tf.losses import seld_loss_weights, seld_losses
 
     spec = recipe.loss
-    if spec.doa_normalization != "mean" and recipe.data.label_form != "classwise":
-        raise ConfigError(f"loss.doa_normalization {spec.doa_normalization!r} applies to data.label_form 'classwise' only")
     if recipe.data.label_form == "trackwise":
+        if spec.doa_normalization != "mean":
+            raise ConfigError(f"loss.doa_normalization {spec.doa_normalization!r} applies to the classwise DOA loss, not to PIT")
         from seld_tf.losses.pit import pit_compile_args
 
         return pit_compile_args(spec.pit, spec.sed_weight, spec.doa_weight)
