@@ -192,6 +192,8 @@ def test_synthesize_unless_present_skips_a_complete_dataset(tmp_path):
 def test_describe_seeds_and_study_command(tmp_path, monkeypatch):
     assert describe_seeds([0]) == "One trial per setting (training seed 0)"
     assert describe_seeds([3, 4]).startswith("2 trials per setting (training seeds 3, 4): cells are mean ± sample")
+    assert describe_seeds([3, 4]).endswith("the figure shows the runs of seed 3")
+    assert describe_seeds([3, 4], figure="mean").endswith("the figure shows the mean over the trials with a ± std band")
     monkeypatch.setattr(sys, "argv", ["run_study.py", "--epochs", "60", "--work", "a b"])
     script = tmp_path / "experiments" / "x" / "run_study.py"
     assert study_command(script, tmp_path) == ".venv/bin/python experiments/x/run_study.py --epochs 60 --work 'a b'"
@@ -200,3 +202,16 @@ def test_describe_seeds_and_study_command(tmp_path, monkeypatch):
 def test_a_signed_format_signs_the_mean_and_not_the_spread():
     assert MeanStd(-0.0512, 0.0321).format("+.3f") == "-0.051 ± 0.032"
     assert MeanStd(0.0512, 0.0321).format(".3f") == "0.051 ± 0.032"
+
+
+def test_paired_differences_match_seeds_not_positions():
+    def runs(scores_by_seed):
+        return [multiseed.SeedResult(seed, Path(f"s{seed}"), 1.0, {"test": {"F": f}}) for seed, f in scores_by_seed]
+
+    # The second setting lists its seeds in another order: pairing is by seed.
+    a, b = runs([(0, 0.50), (1, 0.40), (2, 0.70)]), runs([(2, 0.60), (0, 0.45), (1, 0.42)])
+    differences = multiseed.paired_differences(a, b, "test", ["F"], scale=100)
+    assert list(differences) == [0, 1, 2]
+    assert [round(row["F"], 6) for row in differences.values()] == [5.0, -2.0, 10.0]
+    with pytest.raises(ValueError, match="same seeds"):
+        multiseed.paired_differences(a, b[:2], "test", ["F"])

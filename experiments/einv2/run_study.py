@@ -10,17 +10,22 @@ once per training seed, trains the CPU-size recipes of `experiments/einv2/cpu/`:
     (c) soft sharing with the SELDnet (class-wise) output format (Table 3);
     (d) beyond the paper, soft sharing with the ACCDOA and the multi-ACCDOA
         (3 tracks, ADPIT) output formats;
+    (e) the implementation check of soft sharing: EINV2 configured as the
+        released code (sequential cross-stitch, none after the MHSA stacks, no
+        positional encoding), beside the paper's configuration (a);
 
 scores each best snapshot on the validation and test folds, evaluates the
 trackwise tPIT, the class-wise and the multi-ACCDOA model on a
 homogeneous-overlap test set (`seld_tf.studies.homogeneous`), and writes
 
-    experiments/einv2/results.md             the Table-3-style and homogeneous-overlap tables (mean ± std over the seeds)
-    figures/einv2_pit_convergence.png         the Figure-3-style DOA error convergence (the first seed's runs)
+    experiments/einv2/results.md             the Table-3-style and homogeneous-overlap tables (mean ± std over the
+                                              seeds), paired per-seed differences, the learned cross-stitch weights
+    figures/einv2_pit_convergence.png         the Figure-3-style DOA error convergence (mean over the seeds, std band)
 
 Run from the repository root:
 
     .venv/bin/python experiments/einv2/run_study.py [--epochs N] [--seeds 0 1 2 3 4] [--work runs/einv2_study]
+        [--settings soft_trackwise_tpit none_trackwise_tpit ...]   (recipe names in cpu/; default: all)
 
 A finished run (WORK/<recipe name>/seed<k>) is not retrained (delete it to
 redo it); an interrupted one resumes (`seld_tf.studies.multiseed`).
@@ -34,7 +39,8 @@ from pathlib import Path
 from seld_tf.datasets.synth.seld import SeldSynthConfig
 from seld_tf.plotting import plot_doa_error_convergence, save_figure
 from seld_tf.recipes import load_recipe
-from seld_tf.runs import load_history
+from seld_tf.layers.cross_stitch import cross_stitch_summary
+from seld_tf.runs import load_history, load_run
 from seld_tf.studies.homogeneous import evaluate_homogeneous, synthesize_homogeneous_test_set
 from seld_tf.studies.multiseed import (
     MeanStd,
@@ -42,6 +48,7 @@ from seld_tf.studies.multiseed import (
     describe_seeds,
     markdown_table,
     mean_std_cells,
+    paired_differences,
     run_seeds,
     shown_path,
     study_command,
@@ -52,20 +59,27 @@ from seld_tf.studies.multiseed import (
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EINV2 = "Soft-PS, trackwise, tPIT (EINV2)"
+EINV2_CODE = "Soft-PS as the released code, trackwise, tPIT"
+NO_PS = "No-PS, trackwise, tPIT"
+CPIT, NOPIT = "Soft-PS, trackwise, cPIT", "Soft-PS, trackwise, noPIT"
 CLASSWISE = "Soft-PS, SELDnet format"
 MULTI_ACCDOA = "Soft-PS, multi-ACCDOA"
 SETTINGS = {
     EINV2: HERE / "cpu" / "soft_trackwise_tpit.yaml",
-    "Soft-PS, trackwise, cPIT": HERE / "cpu" / "soft_trackwise_cpit.yaml",
-    "Soft-PS, trackwise, noPIT": HERE / "cpu" / "soft_trackwise_nopit.yaml",
-    "No-PS, trackwise, tPIT": HERE / "cpu" / "none_trackwise_tpit.yaml",
+    CPIT: HERE / "cpu" / "soft_trackwise_cpit.yaml",
+    NOPIT: HERE / "cpu" / "soft_trackwise_nopit.yaml",
+    NO_PS: HERE / "cpu" / "none_trackwise_tpit.yaml",
     "Hard-PS, trackwise, tPIT": HERE / "cpu" / "hard_trackwise_tpit.yaml",
+    EINV2_CODE: HERE / "cpu" / "soft_trackwise_tpit_code.yaml",
     CLASSWISE: HERE / "cpu" / "soft_classwise.yaml",
     "Soft-PS, ACCDOA": HERE / "cpu" / "soft_accdoa.yaml",
     MULTI_ACCDOA: HERE / "cpu" / "soft_multi_accdoa.yaml",
 }
 # Figure 3: legend label -> setting.
-CONVERGENCE = {"noPIT": "Soft-PS, trackwise, noPIT", "cPIT": "Soft-PS, trackwise, cPIT", "tPIT": EINV2}
+CONVERGENCE = {"noPIT": NOPIT, "cPIT": CPIT, "tPIT": EINV2}
+# Paired per-seed differences (test fold), each shown when both settings ran.
+PAIRS = ((NO_PS, EINV2), (EINV2_CODE, EINV2), (EINV2, CPIT), (EINV2, NOPIT), (EINV2, CLASSWISE))
+PAIRED_KEYS = ("F", "ER", "LE", "SELD")
 # The same sharing with the output formats that differ on same-class overlaps, on the homogeneous-overlap set.
 HOMOGENEOUS = (EINV2, CLASSWISE, MULTI_ACCDOA)
 # (score, header, cell format): Table 3's order, then the SELD score.
@@ -90,8 +104,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="training seeds: one run of every setting per seed")
     parser.add_argument("--results", type=Path, default=HERE / "results.md")
     parser.add_argument("--figure", type=Path, default=ROOT / "figures" / "einv2_pit_convergence.png")
+    parser.add_argument(
+        "--settings", nargs="+", choices=[path.stem for path in SETTINGS.values()], help="a subset of the settings (recipe names)"
+    )
     args = parser.parse_args()
     seeds = args.seeds or [args.seed]
+    settings = {label: path for label, path in SETTINGS.items() if not args.settings or path.stem in args.settings}
 
     data_dir, homogeneous_dir = args.work / "data", args.work / "homogeneous"
     synthesize_unless_present(data_dir, SeldSynthConfig(num_clips=args.clips, duration=args.duration, seed=args.seed))
@@ -103,7 +121,7 @@ def main() -> None:
     )
 
     results = {}
-    for label, recipe_path in SETTINGS.items():
+    for label, recipe_path in settings.items():
         recipe = load_recipe(recipe_path).replace(
             # The paper's schedule shape at any budget: x0.1 for the last tenth of the epochs.
             schedule={"decay_epochs": [round(0.9 * args.epochs)]},
@@ -111,17 +129,33 @@ def main() -> None:
         )
         results[label] = run_seeds(recipe, seeds, data_dir, args.work, cache_dir=args.work / "features_foa", splits=SPLITS)
 
-    histories = {legend: load_history(results[label][0].run_dir) for legend, label in CONVERGENCE.items()}
-    title = "DOA error of the trackwise output on synthetic FOA scenes (CPU size)"
-    save_figure(plot_doa_error_convergence(histories, title=title), args.figure)
+    if set(CONVERGENCE.values()) <= set(results):
+        histories = {legend: [load_history(run.run_dir) for run in results[label]] for legend, label in CONVERGENCE.items()}
+        title = "DOA error of the trackwise output on synthetic FOA scenes (CPU size)"
+        save_figure(plot_doa_error_convergence(histories, title=title), args.figure)
+    else:
+        args.figure = None
     homogeneous = {
         label: [
             evaluate_homogeneous(run.run_dir, homogeneous_dir, cache_dir=args.work / "features_homogeneous")
             for run in results[label]
         ]
         for label in HOMOGENEOUS
+        if label in results
     }
     write_markdown(args.results, results_lines(args, seeds, results, homogeneous))
+
+
+def stitch_rows(results: dict) -> list[list[str]]:
+    """Per soft-sharing setting and cross-stitch, the learned self and cross weights of the best
+    snapshots (mean ± std over the seeds; each starts uniform in [0.1, 0.9], mean 0.5)."""
+    rows = []
+    for label, runs in results.items():
+        summaries = [cross_stitch_summary(load_run(run.run_dir)[2]) for run in runs]
+        for index, stitch in enumerate(summaries[0]):
+            weights = aggregate([summary[index] for summary in summaries], ("self", "cross"))
+            rows.append([label, stitch["name"], stitch["order"], weights["self"].format(".3f"), weights["cross"].format(".3f")])
+    return rows
 
 
 def results_lines(args, seeds: list[int], results: dict, homogeneous: dict) -> list[str]:
@@ -152,18 +186,45 @@ def results_lines(args, seeds: list[int], results: dict, homogeneous: dict) -> l
                 *mean_std_cells([scores for scores, _ in trials], formats),
             ]
         )
+    paired_rows = []
+    for minuend, subtrahend in PAIRS:
+        if not {minuend, subtrahend} <= set(results):
+            continue
+        differences = paired_differences(results[minuend], results[subtrahend], "test", PAIRED_KEYS)
+        spread = aggregate(list(differences.values()), PAIRED_KEYS)
+        for seed, row in differences.items():
+            paired_rows.append([f"{minuend} - {subtrahend}", f"seed {seed}", *(f"{row[key]:+.3f}" for key in PAIRED_KEYS)])
+        paired_rows.append([f"{minuend} - {subtrahend}", "mean ± std", *(spread[key].format("+.3f") for key in PAIRED_KEYS)])
+    soft = {label: runs for label, runs in results.items() if label in (EINV2, EINV2_CODE)}
+    figure = (
+        f" Figure 3 analogue: `{shown_path(args.figure, ROOT)}`." if args.figure else " No figure: the PIT settings did not all run."
+    )
+    missing = [label for label in SETTINGS if label not in results]
     return [
         "# EINV2 (Cao et al. 2021) study on the built-in synthetic data",
         "",
         f"Made by `{study_command(__file__, ROOT)}` (dataset: {args.clips} synthetic FOA clips x {args.duration:g} s,"
         f" seed {args.seed}; train folds 3-6, validation fold 2, test fold 1; CPU-size recipes in"
         f" `experiments/einv2/cpu/`, {args.epochs} epochs each, learning rate x0.1 after epoch"
-        f" {round(0.9 * args.epochs)}, best snapshot by validation SELD score, DCASE2020 metric). Figure 3 analogue:"
-        f" `{shown_path(args.figure, ROOT)}`. {describe_seeds(seeds)}. The paper averages five.",
+        f" {round(0.9 * args.epochs)}, best snapshot by validation SELD score, DCASE2020 metric).{figure}"
+        f" {describe_seeds(seeds, figure='mean')}. The paper averages five."
+        + (f" Not run this time: {'; '.join(missing)}." if missing else ""),
         "",
         "## Output formats, PIT and parameter sharing (Table 3 style)",
         "",
         *markdown_table(["setting", "split", *headers, "train time (min)"], rows),
+        "",
+        "## Paired differences on the test fold (same training seed)",
+        "",
+        *markdown_table(["difference", "seed", *PAIRED_KEYS], paired_rows),
+        "",
+        "## Learned cross-stitch weights (best snapshots)",
+        "",
+        "Per cross-stitch, the channel mean of the weight of each stream on itself (self) and on the other (cross),"
+        " mean ± std over the seeds; both start at 0.5 on average (uniform in [0.1, 0.9]). Sequential: the released"
+        " code's order, which mixes the already-updated SED stream into the DOA stream.",
+        "",
+        *markdown_table(["setting", "cross-stitch", "order", "self", "cross"], stitch_rows(soft)),
         "",
         "## Homogeneous overlaps",
         "",

@@ -167,13 +167,32 @@ def aggregate(samples: Sequence[Mapping[str, float]], keys: Iterable[str]) -> di
     return aggregated
 
 
-def describe_seeds(seeds: Sequence[int]) -> str:
-    """The sentence of a results file that says over which training seeds its cells are taken."""
+def paired_differences(
+    minuend: Sequence[SeedResult], subtrahend: Sequence[SeedResult], split: str, keys: Sequence[str], scale: float = 1.0
+) -> dict[int, dict[str, float]]:
+    """Per training seed, `scale * (minuend - subtrahend)` of each score in `keys` on `split`: the paired
+    differences of two settings run with the same seeds, which cancel what a seed does to both.
+
+    Raises:
+        ValueError: the two settings were not run with the same seeds.
+    """
+    first = {run.seed: run.sample(split) for run in minuend}
+    second = {run.seed: run.sample(split) for run in subtrahend}
+    if set(first) != set(second):
+        raise ValueError(f"paired differences need the same seeds, got {sorted(first)} and {sorted(second)}")
+    return {seed: {key: scale * (first[seed][key] - second[seed][key]) for key in keys} for seed in sorted(first)}
+
+
+def describe_seeds(seeds: Sequence[int], figure: str = "first") -> str:
+    """The sentence of a results file that says over which training seeds its cells are taken, and
+    what its curves show: `figure` "first" (the first seed's runs) or "mean" (the mean over the
+    seeds with a ± std band)."""
     if len(seeds) == 1:
         return f"One trial per setting (training seed {seeds[0]})"
+    curves = f"the runs of seed {seeds[0]}" if figure == "first" else "the mean over the trials with a ± std band"
     return (
         f"{len(seeds)} trials per setting (training seeds {', '.join(map(str, seeds))}): cells are mean ± sample"
-        f" standard deviation over the trials; the figure shows the runs of seed {seeds[0]}"
+        f" standard deviation over the trials; the figure shows {curves}"
     )
 
 
