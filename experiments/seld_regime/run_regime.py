@@ -6,7 +6,8 @@ script trains one seed of each candidate (a recipe with a few overrides, on a
 dataset of a given size) for the same 40 epochs, scores the best snapshot on
 the validation and test folds, and writes
 
-    experiments/seld_regime/results.md     one row per candidate: DCASE2020 scores and training minutes
+    experiments/seld_regime/results.md     one row per candidate: DCASE2020 scores and training minutes,
+                                            and how well a linear classifier tags the frames (are the classes learnable?)
 
 Run from the repository root:
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+import numpy as np
 
 from seld_tf.datasets.synth.seld import SeldSynthConfig
 from seld_tf.recipes import load_recipe
@@ -53,6 +56,8 @@ CANDIDATES = {
 }
 FORMATS = {"F": ".3f", "ER": ".3f", "LE": ".1f", "LR": ".3f", "SELD": ".3f"}
 EPOCHS = 40
+# 20 ms feature frames per 100 ms label frame (the dcase2020 feature preset).
+FEATURE_FRAMES_PER_LABEL = 5
 
 
 def main() -> None:
@@ -73,6 +78,8 @@ def main() -> None:
         test = mean_std_cells([result.sample("test")], FORMATS)
         validation = mean_std_cells([result.sample("validation")], {"F": ".3f"})
         rows.append([description, dataset, *test, *validation, f"{result.minutes:.1f}"])
+    probe_data = args.work / "data" / "36_clips"
+    probe = linear_probe_f1(probe_data, probe_data.parent / "features_36_clips")
     write_markdown(
         args.results,
         [
@@ -85,7 +92,45 @@ def main() -> None:
             " F 0, ER 1, LE 180, LR 0, SELD 1. What the rows show: `docs/synthetic_data.md`, \"SELD training regime\".",
             "",
             *markdown_table(["candidate", "data", "test F_20", "ER_20", "LE_CD", "LR_CD", "SELD", "validation F_20", "minutes"], rows),
+            "",
+            "Are the classes learnable from the training folds? One logistic regression per class on the"
+            " omnidirectional log-mel of each label frame (no spatial features, no context), 36-clip data, test fold:"
+            f" frame F1 {probe[0]:.3f} (micro), {probe[1]:.3f} (macro).",
         ],
+    )
+
+
+def linear_probe_f1(data_dir: Path, cache_dir: Path) -> tuple[float, float]:
+    """Test-fold frame F1 (micro, macro) of one logistic regression per class on the omnidirectional
+    log-mel of each 100 ms label frame (the mean of its feature frames), trained on folds 3-6: a
+    floor for what any SELD model's SED branch should reach."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, Dcase2020Dataset
+
+    dataset = Dcase2020Dataset(data_dir, "foa")
+    frames, labels = {}, {}
+    for clip in dataset.clips():
+        features = np.load(cache_dir / f"{clip.name}.npy")
+        events = dataset.read_events(clip, features.shape[0] // FEATURE_FRAMES_PER_LABEL)
+        count = events.num_frames
+        logmel = features[: count * FEATURE_FRAMES_PER_LABEL, :, 0].reshape(count, FEATURE_FRAMES_PER_LABEL, -1).mean(axis=1)
+        activity = np.zeros((count, len(CLASS_NAMES)))
+        activity[events.frame, events.cls] = 1
+        frames.setdefault(clip.fold, []).append(logmel)
+        labels.setdefault(clip.fold, []).append(activity)
+    train = [fold for fold in frames if fold >= 3]
+    x_train = np.concatenate([x for fold in train for x in frames[fold]])
+    y_train = np.concatenate([y for fold in train for y in labels[fold]])
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
+    classifier = OneVsRestClassifier(LogisticRegression(max_iter=300)).fit((x_train - mean) / std, y_train)
+    predicted = classifier.predict_proba((np.concatenate(frames[1]) - mean) / std) > 0.5
+    reference = np.concatenate(labels[1])
+    return (
+        float(f1_score(reference, predicted, average="micro")),
+        float(f1_score(reference, predicted, average="macro", zero_division=0)),
     )
 
 
