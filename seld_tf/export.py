@@ -5,7 +5,7 @@
     OUT_DIR/saved_model.pb, variables/, ...   the SavedModel: `tf.saved_model.load(OUT_DIR)`
     OUT_DIR/model.keras                       the run's best snapshot (loading it needs seld_tf)
     OUT_DIR/seld_tf/recipe.yaml, run.json     the run's recipe and record: how `seld-tf predict` decodes
-    OUT_DIR/seld_tf/export.json               the facts a caller needs: sample rate, channels, shapes
+    OUT_DIR/seld_tf/export.json               the facts a caller needs: sample rate, loudness, channels, shapes
 
 The SavedModel has two signatures, both float32 in and a dict of the named
 outputs of the task's inference model (`Task.inference_model`) out (for SELD,
@@ -18,6 +18,10 @@ outputs of the task's inference model (`Task.inference_model`) out (for SELD,
   `compute_features_tf`, as the cache's "tf" backend computes them. Each
   batch element is featurised as one whole clip (the dB floor, `top_db`,
   is relative to each clip's loudest frame), so batch only clips of equal length.
+  When the preset normalises loudness (`FeatureConfig.loudness_lufs`,
+  export.json's `loudness_lufs`), the audio must come normalised to it (as
+  `seld_tf.features.extract.normalize_loudness` does), just as it must come
+  at the sample rate: the BS.1770 measurement (pyloudnorm) has no graph form.
 
 Both pad the frames to a multiple of the model's time pooling, so any length
 runs; frame outputs have `ceil(frames / frames_per_label)` frames. The export
@@ -95,6 +99,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
             "task": recipe.task,
             "signatures": [FEATURES_SIGNATURE, AUDIO_SIGNATURE],
             "sample_rate": front_end.config.sample_rate,
+            # None: serving_audio takes the audio as it is.
+            "loudness_lufs": front_end.config.loudness_lufs,
             "audio_channels": audio_channels,
             "feature_shape": [bins, channels],
             "frames_per_label": front_end.frames_per_label,

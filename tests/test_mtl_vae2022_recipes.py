@@ -1,9 +1,9 @@
 """The Giannakopoulos & Pikrakis (2022) MTL-VAE recipes: each file's settings follow from its name
-(the five task combinations of Fig. 2, the two encoders of Fig. 3, the KL options; paper and CPU
-size), and the paper-size recipes build the counted networks (specs/mtl_vae.md §1).
+(the five task combinations of Fig. 2, the two encoders of Fig. 3, the KL and loudness options;
+paper and CPU size), and the paper-size recipes build the counted networks (specs/mtl_vae.md §1).
 
-    fig2_<tasks>.yaml, fig3_<encoder>.yaml, option_<kl>.yaml    paper size
-    cpu/...                                                     the study's CPU size, same names
+    fig2_<tasks>.yaml, fig3_<encoder>.yaml, option_<kl|loudness>.yaml    paper size
+    cpu/...                                                              the study's CPU size, same names
 """
 
 from pathlib import Path
@@ -30,6 +30,7 @@ SETTINGS = {
     "fig3_deterministic": (ALL, THREE_HEADS, (1, 1, 1, 0), False, 4_737_418),
     "option_authors_kl": (ALL, THREE_HEADS, (1, 1, 1, 4e-4), True, 4_868_746),
     "option_no_kl": (ALL, THREE_HEADS, (1, 1, 1, 0), True, 4_868_746),
+    "option_loudness": (ALL, THREE_HEADS, (1, 1, 1, 1), True, 4_868_746),
 }
 # What a CPU variant may change: the budget and the size, never the method.
 CPU_KEYS = {
@@ -73,6 +74,8 @@ def test_each_recipe_holds_what_its_name_says(path):
     # Windows of one 10 s clip: 1 + 160000 // hop frames.
     features = get_preset(data.features, **data.feature_overrides)
     assert recipe.pipeline.train_frames == 1 + 160000 // features.hop_length
+    # The code's -3 LUFS, off in the preset (features/config.py says why).
+    assert features.loudness_lufs == (-3.0 if path.stem == "option_loudness" else None)
     assert (evaluation.threshold, evaluation.filter_on, evaluation.median_edges) == (0.51, "probabilities", "zeros")
     # The code's 19 frames of 24 ms; at 40 ms, 11 frames.
     assert evaluation.median_filter * features.hop_length / features.sample_rate == pytest.approx(0.456 if not cpu else 0.44)

@@ -21,6 +21,9 @@ SPECTRA = ("power", "magnitude")
 LOGS = ("db", "log_eps")
 IV_MAPPINGS = ("acn", "legacy")
 STFT_SCALINGS = (None, "density")
+# -70 is BS.1770's absolute gate (a quieter clip measures as silence); 0 is above
+# a full-scale 1 kHz sine (-3 LUFS), so it bounds every sensible target.
+LOUDNESS_RANGE_LUFS = (-70.0, 0.0)
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
@@ -84,6 +87,13 @@ class FeatureConfig:
             "legacy" = channels 1, 2, 3, as in the pre-2020-11 DCASE2020
             baseline and EINV2.
         gcc_lags: Number of GCC-PHAT lags kept, `-gcc_lags/2 .. gcc_lags/2 - 1`.
+        loudness_lufs: None (off) or the integrated loudness in LUFS, within
+            [-70, 0], that each clip is scaled to (ITU-R BS.1770 with
+            pyloudnorm) after resampling and before its features: see
+            `seld_tf.features.extract.normalize_loudness`. The extraction
+            (`make_extractor`, hence the feature cache) applies it;
+            `compute_features` and `compute_features_tf` take audio already
+            normalised, since the gain needs the whole clip's gated loudness.
     """
 
     sample_rate: int = 24000
@@ -108,6 +118,7 @@ class FeatureConfig:
     gcc_lags: int = 64
     window_periodic: bool = True
     stft_scaling: str | None = None
+    loudness_lufs: float | None = None
 
     def __post_init__(self) -> None:
         _check_int("sample_rate", self.sample_rate, 1)
@@ -147,6 +158,11 @@ class FeatureConfig:
             _check_number(name, getattr(self, name), positive=True)
         if self.top_db is not None:
             _check_number("top_db", self.top_db, positive=False)
+        if self.loudness_lufs is not None:
+            low, high = LOUDNESS_RANGE_LUFS
+            value = self.loudness_lufs
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+                raise ConfigError(f"FeatureConfig.loudness_lufs: expected None or a number in [{low:g}, {high:g}] LUFS, found {value!r}")
 
     @property
     def mel_fmax(self) -> float:
@@ -280,7 +296,11 @@ PRESETS: dict[str, FeatureConfig] = {
     # padding, power, 128 Slaney mels 0 - 8 kHz; 10 s -> 417 frames. The code's
     # amplitude_to_db(mel, amin=1e-5, top_db=None) is 20*log10 of the power mel,
     # exactly twice this power_to_db; the factor cancels in the per-bin scaler.
-    # DC removal and -3 LUFS loudness normalisation act on the audio, not here.
+    # The code's DC removal is not applied. Its -3 LUFS loudness normalisation
+    # is `loudness_lufs=-3.0`, left off here: the paper does not mention it,
+    # spec §3 asks for it as an option, and the Fig. 2 / Fig. 3 recipes and
+    # their caches are without it (experiments/mtl_vae2022/option_loudness.yaml
+    # turns it on).
     "mtl_vae2022": FeatureConfig(
         sample_rate=16000,
         n_fft=2048,

@@ -21,11 +21,13 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import librosa
 import numpy as np
+import pyloudnorm
 from sklearn.preprocessing import StandardScaler
 
 from seld_tf.audio import load_audio
@@ -47,6 +49,8 @@ CACHE_FORMAT_VERSION = 1
 AUDIO_CHANNELS = 4
 # soxr qualities in librosa's `res_type` spelling, best first.
 RESAMPLE_QUALITIES = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq")
+# pyloudnorm's BS.1770 channel weights cover a 5.0 layout at most.
+LOUDNESS_MAX_CHANNELS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,12 +82,56 @@ class FeatureCache:
             return data["mean"], data["scale"]
 
 
+def normalize_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndarray:
+    """`audio` `[samples, channels]` scaled to the integrated loudness `target_lufs` (ITU-R BS.1770).
+
+    pyloudnorm measures all channels together (its BS.1770 channel weights: the
+    4th and 5th channel count 1.41) and one gain scales them all. The result
+    stays float with the input's dtype: peaks above 1 are kept, not clipped
+    (a -3 LUFS target puts most clips' peaks there), and pyloudnorm's warning
+    about them is silenced.
+
+    A clip shorter than one 400 ms gating block, or one whose every block is
+    below the -70 LUFS absolute gate (silence), has no integrated loudness: it
+    is returned unchanged, rather than raising or scaling it to inf/NaN.
+
+    Raises:
+        ConfigError: for audio of another rank, or more than `LOUDNESS_MAX_CHANNELS` channels.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim != 2:
+        raise ConfigError(f"expected audio of shape [samples, channels], found shape {audio.shape}")
+    if audio.shape[1] > LOUDNESS_MAX_CHANNELS:
+        raise ConfigError(
+            f"FeatureConfig.loudness_lufs: pyloudnorm measures at most {LOUDNESS_MAX_CHANNELS} channels, "
+            f"found {audio.shape[1]}; downmix the audio or leave loudness_lufs unset"
+        )
+    meter = pyloudnorm.Meter(sample_rate)
+    if len(audio) < meter.block_size * sample_rate:
+        return audio
+    loudness = meter.integrated_loudness(audio)
+    if not np.isfinite(loudness):
+        return audio
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Possible clipped samples", category=UserWarning)
+        return pyloudnorm.normalize.loudness(audio, loudness, target_lufs).astype(audio.dtype)
+
+
 def make_extractor(config: FeatureConfig, array_format: str, backend: str = "tf") -> Callable[[np.ndarray], np.ndarray]:
     """A function audio `[samples, channels]` -> features, with the chosen implementation.
 
     "tf" runs the in-graph features (traced once per input length), "numpy" the
-    librosa reference; both are tested to agree.
+    librosa reference; both are tested to agree. With `config.loudness_lufs`
+    set, both first normalise each clip's loudness (`normalize_loudness`, in
+    numpy: pyloudnorm has no graph form).
     """
+    features = _feature_function(config, array_format, backend)
+    if config.loudness_lufs is None:
+        return features
+    return lambda audio: features(normalize_loudness(audio, config.sample_rate, config.loudness_lufs))
+
+
+def _feature_function(config: FeatureConfig, array_format: str, backend: str) -> Callable[[np.ndarray], np.ndarray]:
     if backend == "numpy":
         return lambda audio: compute_features(audio, config, array_format).astype(np.float32)
     if backend != "tf":
@@ -112,11 +160,15 @@ def _resample_quality(resample: str | None) -> str | None:
 
 
 def _cache_identity(config: FeatureConfig, array_format: str, resample: str | None, downmix: bool = False) -> dict:
+    config_dict = config.to_dict()
+    if config_dict["loudness_lufs"] is None:
+        # Only when set, so that caches made before the option existed stay valid.
+        del config_dict["loudness_lufs"]
     identity = {
         "version": CACHE_FORMAT_VERSION,
         "array_format": array_format,
         "resample": resample,
-        "config": config.to_dict(),
+        "config": config_dict,
     }
     if downmix:
         # Only when set, so that caches made before the option existed stay valid.
