@@ -247,11 +247,12 @@ def predict_file(run_dir, audio_path, out_path):
 
 
 def load_history(run_dir) -> dict[str, list[float]]:
-    """The per-epoch numbers of a run (its `history.csv`) as a Keras-style history dict."""
+    """The per-epoch numbers of a run (its `history.csv`) as a Keras-style history dict; an epoch
+    without a value (no validation that epoch: `CSVLogger` writes "NA") is NaN."""
     path = RunFolder(run_dir).history
     if not path.exists():
         raise RunError(f"{run_dir} has no history.csv: not a training run folder, or not started")
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     keys = [key for key in (rows[0] if rows else {}) if key != "epoch"]
-    return {key: [float(row[key]) if row[key] not in ("", None) else math.nan for row in rows] for key in keys}
+    return {key: [float(row[key]) if row[key] not in ("", "NA", None) else math.nan for row in rows] for key in keys}

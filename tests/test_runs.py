@@ -2,11 +2,12 @@
 
 import csv
 import json
+import math
 
 import pytest
 
 from seld_tf.errors import RunError
-from seld_tf.runs import RunFolder, evaluate_run, evaluation_paths, load_run
+from seld_tf.runs import RunFolder, evaluate_run, evaluation_paths, load_history, load_run
 
 FIELDS = ["epoch", "loss", "val_seld"]
 
@@ -102,3 +103,11 @@ def test_the_best_and_the_last_model_have_their_own_output_and_metrics_paths(tmp
         load_run(run.path, which="last")
     with pytest.raises(RunError, match=r"expected one of \['best', 'last'\], found 'final'"):
         evaluate_run(run.path, tmp_path, which="final")
+
+
+def test_load_history_reads_epochs_without_validation_as_nan(tmp_path):
+    # CSVLogger writes "NA" for a key an epoch did not log (validation every other epoch).
+    (tmp_path / "history.csv").write_text("epoch,loss,val_F\n0,0.5,0.25\n1,0.4,NA\n2,0.3,\n")
+    history = load_history(tmp_path)
+    assert history["loss"] == [0.5, 0.4, 0.3]
+    assert history["val_F"][0] == 0.25 and math.isnan(history["val_F"][1]) and math.isnan(history["val_F"][2])
