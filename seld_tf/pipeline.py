@@ -28,6 +28,7 @@ import math
 import numbers
 import os
 import tempfile
+import threading
 from typing import Callable, Collection, Literal, Mapping, NamedTuple, Sequence, Union
 
 import keras
@@ -35,6 +36,11 @@ import numpy as np
 import tensorflow as tf
 
 from seld_tf.errors import ConfigError
+
+# np.load parses a .npy header with ast.literal_eval, which CPython 3.11 can fail in concurrent
+# threads ("SystemError: AST constructor recursion depth mismatch", python/cpython#106905); tf.data
+# calls `read` from several threads. Only the opening is serialised, not the reading.
+_NPY_HEADER_LOCK = threading.Lock()
 
 Labels = Mapping[str, tf.Tensor]
 # A Keras layer augments the features only (called with training=True); any
@@ -206,7 +212,9 @@ class _ClipReader:
         clip = self.clips[int(clip_index)]
         start, length = int(start), int(length)
         features = np.zeros((length, *self.feature_shape), dtype=np.float32)
-        window = np.load(clip.feature_path, mmap_mode="r")[start : start + length]
+        with _NPY_HEADER_LOCK:
+            mapped = np.load(clip.feature_path, mmap_mode="r")
+        window = mapped[start : start + length]
         features[: len(window)] = window
         label_start, label_length = start // self.frames_per_label, length // self.frames_per_label
         targets, present = [], []
