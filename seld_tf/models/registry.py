@@ -23,6 +23,7 @@ MODELS = {
     "nada2022": ("seld_tf.models.nada2022", "build_nada2022", "NADA2022_PRESETS"),
     "apae2021": ("seld_tf.models.apae2021", "build_apae2021", "APAE2021_PRESETS"),
     "mtl_vae2022": ("seld_tf.models.mtl_vae2022", "build_mtl_vae2022", "MTL_VAE2022_PRESETS"),
+    "crnn_dcase2022": ("seld_tf.models.crnn_dcase2022", "build_crnn_dcase2022", "CRNN_DCASE2022_PRESETS"),
 }
 
 

@@ -30,14 +30,20 @@ comes from (the pipeline's per-target sample weights are 0 for the others):
 - reconstruction: MSE between "reconstruction" and the standardised input
   features, on the unlabeled subset only (needs `data.frames_per_label: 1`);
 - kl: the mean of the "kl" output over every clip of the batch (its weight
-  is the KL's beta), with a zero target.
+  is the KL's beta), with a zero target;
+- consistency (`loss.mean_teacher` with `consistency_weight > 0`): the mean
+  teacher of the DCASE2022 baseline, the MSE between the "strong" and "weak"
+  outputs of the model and of its EMA teacher on every clip, its weight
+  ramped up (`seld_tf.losses.mean_teacher.MeanTeacherModel`).
 
 Each term is the sum, over the subsets that feed it, of that subset's mean
 loss (a mixed batch scales each row's sample weight by `batch / its subset's
 count`), which is Eq. (1) of the MTL-VAE paper and the DCASE2022 baseline's
-per-subset means; the KL term is the mean over all clips. Keras logs each
-term under its output's name (`strong_logits_loss`, `weak_logits_loss`,
-`reconstruction_loss`, `kl_loss`, before the loss weights).
+per-subset means; the KL and consistency terms are means over all clips.
+Keras logs each term under its output's name (`strong_logits_loss`,
+`weak_logits_loss`, `reconstruction_loss`, `kl_loss`, before the loss
+weights; with a mean teacher also `consistency_loss` and
+`consistency_weight`).
 
 Evaluation decodes "strong" into events (threshold, optional median filter)
 and scores them with sed_eval's event-based F1 (collar and percentage of
@@ -106,6 +112,36 @@ class DesedDataSpec:
     test: str = "public_eval"
 
 
+INFERENCE_NETWORKS = ("student", "teacher")
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanTeacherSpec:
+    """The mean teacher of the DCASE2022 baseline (`seld_tf.losses.mean_teacher.MeanTeacherModel`); off
+    with `consistency_weight` 0 (the default).
+
+    `consistency_weight`: the consistency MSE's weight after the ramp-up (the
+    baseline's `const_max`, 2). `ema`: the teacher's EMA factor (0.999).
+    `rampup_epochs`: epochs of the exponential ramp-up of the weight (50).
+    `inference`: the network that predicts after training (validation scores,
+    the best snapshot, evaluation, export): "student" (the baseline's
+    published numbers) or "teacher".
+    """
+
+    consistency_weight: float = field(0.0, ge=0)
+    ema: float = field(0.999, ge=0, lt=1)
+    rampup_epochs: int = field(50, ge=0)
+    inference: str = "student"
+
+    def __post_init__(self):
+        if self.inference not in INFERENCE_NETWORKS:
+            raise ConfigError(
+                f"loss.mean_teacher.inference: expected one of {list(INFERENCE_NETWORKS)}, found {self.inference!r}"
+            )
+        if self.inference == "teacher" and self.consistency_weight == 0:
+            raise ConfigError("loss.mean_teacher.inference: teacher needs a mean teacher (consistency_weight > 0)")
+
+
 @dataclasses.dataclass(frozen=True)
 class DesedLossSpec:
     """The loss terms' weights (0 drops a term) and where their targets come from (see the module docstring).
@@ -121,6 +157,7 @@ class DesedLossSpec:
     from logits); False: the "strong" and "weak" probabilities (for models
     whose weak output has no logits, e.g. attention pooling).
     `weak_from_strong`: the strong subsets' clip tags are weak targets too.
+    `mean_teacher`: `MeanTeacherSpec` (the DCASE2022 baseline: `{consistency_weight: 2.0}`).
     """
 
     strong_weight: float = field(1.0, ge=0)
@@ -129,10 +166,18 @@ class DesedLossSpec:
     kl_weight: float = field(0.0, ge=0)
     from_logits: bool = True
     weak_from_strong: bool = True
+    mean_teacher: MeanTeacherSpec = MeanTeacherSpec()
 
     def __post_init__(self):
         if self.strong_weight == 0 and self.weak_weight == 0:
             raise ConfigError("loss: strong_weight and weak_weight are both 0, so no detection output is trained")
+        extra = sorted(set(self.outputs.values()) - set(INFERENCE_OUTPUTS))
+        if self.mean_teacher.inference == "teacher" and extra:
+            # `DesedSedTask.inference_model` rebuilds such a model from the student's graph.
+            raise ConfigError(
+                f"loss.mean_teacher.inference: teacher needs a model whose only outputs are {list(INFERENCE_OUTPUTS)}, "
+                f"but the losses read {extra} too (from_logits: false, no reconstruction or kl term)"
+            )
 
     @property
     def weights(self) -> dict[str, float]:
@@ -512,6 +557,24 @@ class DesedSedTask(Task):
 
     def model_args(self) -> dict:
         return {"num_classes": len(CLASS_NAMES)}
+
+    def functional_model(self, inputs, outputs, name: str):
+        """A `MeanTeacherModel` comparing the "strong" and "weak" probabilities with `loss.mean_teacher`, else a plain model."""
+        spec = self.recipe.loss.mean_teacher
+        if spec.consistency_weight == 0:
+            return super().functional_model(inputs, outputs, name)
+        from seld_tf.losses.mean_teacher import MeanTeacherModel
+
+        return MeanTeacherModel(
+            inputs,
+            outputs,
+            name=name,
+            consistency_outputs=INFERENCE_OUTPUTS,
+            consistency_weight=spec.consistency_weight,
+            ema=spec.ema,
+            rampup_epochs=spec.rampup_epochs,
+            inference=spec.inference,
+        )
 
     def compile_args(self) -> tuple[dict, Callable | None]:
         import keras
