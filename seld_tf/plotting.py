@@ -296,15 +296,9 @@ def plot_doa_error_convergence(
     against the epoch (1-based; NaN values leave gaps). A setting whose
     histories lack `key` is skipped, keeping its colour free, so a setting
     has the same colour as in `plot_loss_study` for the same `histories`
-    order. The legend is below the axes, off the curves.
-
-    A setting given as several histories (one per seed) is drawn as the mean
-    over the seeds at each epoch, in a band of plus and minus one sample
-    standard deviation (ddof=1) of the same colour, and the legend's title
-    says over how many seeds. Histories of different lengths are truncated
-    to the shortest. NaN values are ignored per epoch: an epoch where every
-    seed is NaN is a gap in the line, one where fewer than two seeds have a
-    value a gap in the band.
+    order. The legend is below the axes, off the curves. A setting given as
+    several histories (one per seed) is drawn as in `plot_loss_study`: the
+    mean over the seeds in a band of plus and minus one standard deviation.
 
     Args:
         histories: setting label -> Keras-style history (`load_history(run)`),

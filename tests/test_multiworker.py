@@ -35,6 +35,16 @@ def _free_ports(count):
     return ports
 
 
+def _outputs(workers) -> list[tuple[int, str, str]]:
+    """`(returncode, stdout, stderr)` of each worker; none outlives the test."""
+    try:
+        outputs = [worker.communicate(timeout=TIMEOUT) for worker in workers]
+        return [(worker.returncode, *output) for worker, output in zip(workers, outputs)]
+    finally:
+        for worker in workers:
+            worker.kill()
+
+
 def _start_workers(recipe_path, data_dir, run_dirs, tmp_path):
     """`seld-tf train --strategy multiworker` of worker i into `run_dirs[i]`, with its TMPDIR `tmp_path/tmp<i>`."""
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(len(run_dirs))]}
@@ -95,12 +105,10 @@ def test_two_workers_train_as_one_worker_and_only_the_chief_writes(tiny_seld_dat
     workers = _start_workers(recipe_path, tiny_seld_dataset, [tmp_path / "worker0", tmp_path / "worker1"], tmp_path)
     try:
         single = subprocess.run([sys.executable, "-c", reference], capture_output=True, text=True, timeout=TIMEOUT)
-        outputs = [worker.communicate(timeout=TIMEOUT) for worker in workers]
     finally:
-        for worker in workers:
-            worker.kill()
-    for worker, (_, stderr) in zip(workers, outputs):
-        assert worker.returncode == 0, stderr[-3000:]
+        outputs = _outputs(workers)
+    for returncode, _, stderr in outputs:
+        assert returncode == 0, stderr[-3000:]
     assert single.returncode == 0, single.stderr[-3000:]
 
     chief, other = tmp_path / "worker0", tmp_path / "worker1"
@@ -110,7 +118,7 @@ def test_two_workers_train_as_one_worker_and_only_the_chief_writes(tiny_seld_dat
     assert not (chief / "backup").exists()
     assert not other.exists()
     assert not any((tmp_path / "tmp1").iterdir())
-    summaries = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+    summaries = [json.loads(stdout.strip().splitlines()[-1]) for _, stdout, _ in outputs]
     assert summaries[0]["epochs_run"] == summaries[1]["epochs_run"] == 2
 
     losses = json.loads(single.stdout.strip().splitlines()[-1])
@@ -130,14 +138,9 @@ def test_a_worker_that_cannot_see_the_chiefs_backup_stops_both(tiny_seld_dataset
     chief = RunFolder(tmp_path / "worker0")
     chief.backup.mkdir(parents=True)
     chief.backup_metadata.write_text(json.dumps({"epoch": 1, "batch": 0}))
-    workers = _start_workers(recipe_path, tiny_seld_dataset, [chief.path, tmp_path / "worker1"], tmp_path)
-    try:
-        outputs = [worker.communicate(timeout=TIMEOUT) for worker in workers]
-    finally:
-        for worker in workers:
-            worker.kill()
-    for worker, (_, stderr) in zip(workers, outputs):
-        assert worker.returncode == 1, stderr[-3000:]
+    outputs = _outputs(_start_workers(recipe_path, tiny_seld_dataset, [chief.path, tmp_path / "worker1"], tmp_path))
+    for returncode, _, stderr in outputs:
+        assert returncode == 1, stderr[-3000:]
         assert "seld-tf: error: the workers resume after different numbers of epochs ([0, 1])" in stderr
     assert not (tmp_path / "worker1").exists()
 
