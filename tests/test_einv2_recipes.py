@@ -3,8 +3,9 @@
 File names are systematic (README "Recipes"):
     table2_<format>[_<pit>]_<task>.yaml     Table 2, task sed or doa alone
     table3_<sharing>_<format>[_aug][_code].yaml    Table 3 (tPIT for trackwise), and the ACCDOA formats beyond it
-    cpu/<sharing>_<format>[_<pit>][_code].yaml     the study's CPU-size variants
-where `_code` configures the cross-stitches and the positional encoding as the released EIN-SELD code.
+    cpu/<sharing>_<format>[_<pit>][_code[_<one>]].yaml     the study's CPU-size variants
+where `_code` configures the cross-stitches and the positional encoding as the released EIN-SELD code, and
+`_code_<one>` (order, mhsa, pe) takes only that one of the code's three choices.
 The recipes extend one another; these tests check what they resolve to. Nothing here builds a model.
 """
 
@@ -27,11 +28,13 @@ PIT_NAMES = {"nopit": "none", "tpit": "tpit", "cpit": "cpit"}
 TABLE2 = re.compile(r"table2_(?P<format>classwise|trackwise)(_(?P<pit>nopit|cpit|tpit))?_(?P<task>sed|doa)")
 FORMATS = r"(?P<format>classwise|trackwise|accdoa|multi_accdoa)"
 TABLE3 = re.compile(rf"table3_(?P<sharing>none|hard|soft)_{FORMATS}(?P<aug>_aug)?(?P<code>_code)?")
-CPU_NAME = re.compile(rf"(?P<sharing>none|hard|soft)_{FORMATS}(_(?P<pit>nopit|cpit|tpit))?(?P<code>_code)?")
+CPU_NAME = re.compile(rf"(?P<sharing>none|hard|soft)_{FORMATS}(_(?P<pit>nopit|cpit|tpit))?(?P<code>_code(_(?P<one>order|mhsa|pe))?)?")
 BUILDER_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(build_einv2).parameters.items()}
 # `_code`: the released code's choices where it departs from Table 1 (the builder's defaults are the paper's).
 RELEASED_CODE_ARGS = {"stitch_order": "sequential", "mhsa_stitch": False, "positional_encoding": False}
 PAPER_ARGS = {name: BUILDER_DEFAULTS[name] for name in RELEASED_CODE_ARGS}
+# `_code_<one>`: the paper's configuration but for one of the code's choices (which one matters).
+ONE_CODE_ARG = {"order": "stitch_order", "mhsa": "mhsa_stitch", "pe": "positional_encoding"}
 
 
 # The keys that each of the paper's variations changes (CPU_SIZE: the study's, not the paper's).
@@ -59,6 +62,13 @@ def name_parts(path: Path) -> dict:
     raise AssertionError(f"{path.name} does not follow the naming scheme")
 
 
+def _paper_or_code(parts: dict) -> dict:
+    if parts.get("one"):
+        name = ONE_CODE_ARG[parts["one"]]
+        return {**PAPER_ARGS, name: RELEASED_CODE_ARGS[name]}
+    return RELEASED_CODE_ARGS if parts.get("code") else PAPER_ARGS
+
+
 def expected_settings(path: Path) -> dict:
     """What the name states: sharing, output format, PIT, loss weights, oracle, augmentation, paper or code choices."""
     parts = name_parts(path)
@@ -75,7 +85,7 @@ def expected_settings(path: Path) -> dict:
         "oracle": {"sed": "doa", "doa": "sed", None: None}[task],
         # Rotation and SpecAugment together: Table 3's "-DA" rows.
         "augmented": (bool(parts.get("aug")),) * 2,
-        "paper_or_code": RELEASED_CODE_ARGS if parts.get("code") else PAPER_ARGS,
+        "paper_or_code": _paper_or_code(parts),
     }
 
 
@@ -162,7 +172,9 @@ def reference_and_changes(path: Path) -> tuple[Path, set[str]]:
         changes |= AUGMENTATION if parts["aug"] else set()
     if parts.get("pit") not in (None, "tpit"):
         changes = changes | {"loss.pit"}
-    if parts.get("code"):
+    if parts.get("one"):
+        changes = changes | {f"model.args.{ONE_CODE_ARG[parts['one']]}"}
+    elif parts.get("code"):
         changes = changes | RELEASED_CODE
     return EINV2_DIR / f"{reference}.yaml", changes
 

@@ -12,7 +12,8 @@ once per training seed, trains the CPU-size recipes of `experiments/einv2/cpu/`:
         (3 tracks, ADPIT) output formats;
     (e) the implementation check of soft sharing: EINV2 configured as the
         released code (sequential cross-stitch, none after the MHSA stacks, no
-        positional encoding), beside the paper's configuration (a);
+        positional encoding), beside the paper's configuration (a), and the
+        paper's configuration with each one of the code's three choices;
 
 scores each best snapshot on the validation and test folds, evaluates the
 trackwise tPIT, the class-wise and the multi-ACCDOA model on a
@@ -60,6 +61,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EINV2 = "Soft-PS, trackwise, tPIT (EINV2)"
 EINV2_CODE = "Soft-PS as the released code, trackwise, tPIT"
+# The paper's Soft-PS with one of the released code's three choices: which one makes the difference.
+ONE_CODE_CHOICE = {
+    "order": "Soft-PS, sequential cross-stitch only",
+    "mhsa": "Soft-PS, no MHSA cross-stitch only",
+    "pe": "Soft-PS, no positional encoding only",
+}
 NO_PS = "No-PS, trackwise, tPIT"
 CPIT, NOPIT = "Soft-PS, trackwise, cPIT", "Soft-PS, trackwise, noPIT"
 CLASSWISE = "Soft-PS, SELDnet format"
@@ -71,6 +78,7 @@ SETTINGS = {
     NO_PS: HERE / "cpu" / "none_trackwise_tpit.yaml",
     "Hard-PS, trackwise, tPIT": HERE / "cpu" / "hard_trackwise_tpit.yaml",
     EINV2_CODE: HERE / "cpu" / "soft_trackwise_tpit_code.yaml",
+    **{label: HERE / "cpu" / f"soft_trackwise_tpit_code_{one}.yaml" for one, label in ONE_CODE_CHOICE.items()},
     CLASSWISE: HERE / "cpu" / "soft_classwise.yaml",
     "Soft-PS, ACCDOA": HERE / "cpu" / "soft_accdoa.yaml",
     MULTI_ACCDOA: HERE / "cpu" / "soft_multi_accdoa.yaml",
@@ -78,7 +86,14 @@ SETTINGS = {
 # Figure 3: legend label -> setting.
 CONVERGENCE = {"noPIT": NOPIT, "cPIT": CPIT, "tPIT": EINV2}
 # Paired per-seed differences (test fold), each shown when both settings ran.
-PAIRS = ((NO_PS, EINV2), (EINV2_CODE, EINV2), (EINV2, CPIT), (EINV2, NOPIT), (EINV2, CLASSWISE))
+PAIRS = (
+    (NO_PS, EINV2),
+    (EINV2_CODE, EINV2),
+    *((label, EINV2) for label in ONE_CODE_CHOICE.values()),
+    (EINV2, CPIT),
+    (EINV2, NOPIT),
+    (EINV2, CLASSWISE),
+)
 PAIRED_KEYS = ("F", "ER", "LE", "SELD")
 # The same sharing with the output formats that differ on same-class overlaps, on the homogeneous-overlap set.
 HOMOGENEOUS = (EINV2, CLASSWISE, MULTI_ACCDOA)
@@ -195,7 +210,7 @@ def results_lines(args, seeds: list[int], results: dict, homogeneous: dict) -> l
         for seed, row in differences.items():
             paired_rows.append([f"{minuend} - {subtrahend}", f"seed {seed}", *(f"{row[key]:+.3f}" for key in PAIRED_KEYS)])
         paired_rows.append([f"{minuend} - {subtrahend}", "mean ± std", *(spread[key].format("+.3f") for key in PAIRED_KEYS)])
-    soft = {label: runs for label, runs in results.items() if label in (EINV2, EINV2_CODE)}
+    soft = {label: runs for label, runs in results.items() if label in (EINV2, EINV2_CODE, *ONE_CODE_CHOICE.values())}
     figure = (
         f" Figure 3 analogue: `{shown_path(args.figure, ROOT)}`." if args.figure else " No figure: the PIT settings did not all run."
     )
