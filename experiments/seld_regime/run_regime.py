@@ -2,8 +2,8 @@
 
 The SELD studies (`experiments/phan2020`, `experiments/einv2`) need a budget in
 which their models detect, or no comparison between them means anything. This
-script trains one seed of each candidate (a recipe with a few overrides, on a
-dataset of a given size) for the same 40 epochs, scores the best snapshot on
+script trains each candidate (a recipe with a few overrides, on a
+dataset of a given size) once per seed for the same 40 epochs, scores the best snapshot on
 the validation and test folds, and writes
 
     experiments/seld_regime/results.md     one row per candidate: DCASE2020 scores and training minutes,
@@ -13,7 +13,7 @@ Run from the repository root:
 
     .venv/bin/python experiments/seld_regime/run_regime.py [--work runs/seld_regime]
 
-A finished run (WORK/<candidate>/seed0) is not retrained (`seld_tf.studies.multiseed`).
+A finished run (WORK/<candidate>/seed<k>) is not retrained (`seld_tf.studies.multiseed`).
 """
 
 from __future__ import annotations
@@ -56,15 +56,18 @@ CANDIDATES = {
 }
 FORMATS = {"F": ".3f", "ER": ".3f", "LE": ".1f", "LR": ".3f", "SELD": ".3f"}
 EPOCHS = 40
-# 20 ms feature frames per 100 ms label frame (the dcase2020 feature preset).
-FEATURE_FRAMES_PER_LABEL = 5
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "seld_regime")
     parser.add_argument("--results", type=Path, default=HERE / "results.md")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds of every candidate")
+    parser.add_argument(
+        "--more-seeds", nargs="*", default=[], metavar="CANDIDATE=SEED,...", help="extra seeds of some candidates"
+    )
     args = parser.parse_args()
+    extra = {name: [int(seed) for seed in seeds.split(",")] for name, seeds in (item.split("=") for item in args.more_seeds)}
 
     rows = []
     for name, (description, recipe_path, overrides, dataset) in CANDIDATES.items():
@@ -72,12 +75,13 @@ def main() -> None:
         synthesize_unless_present(data_dir, SeldSynthConfig(seed=0, **DATASETS[dataset]))
         recipe = load_recipe(recipe_path)
         recipe = recipe.replace(**overrides, training={"epochs": EPOCHS})
-        (result,) = run_seeds(
-            _renamed(recipe, name), [0], data_dir, args.work, cache_dir=data_dir.parent / f"features_{data_dir.name}"
+        seeds = sorted({*args.seeds, *extra.get(name, [])})
+        results = run_seeds(
+            _renamed(recipe, name), seeds, data_dir, args.work, cache_dir=data_dir.parent / f"features_{data_dir.name}"
         )
-        test = mean_std_cells([result.sample("test")], FORMATS)
-        validation = mean_std_cells([result.sample("validation")], {"F": ".3f"})
-        rows.append([description, dataset, *test, *validation, f"{result.minutes:.1f}"])
+        test = mean_std_cells([result.sample("test") for result in results], FORMATS)
+        validation = mean_std_cells([result.sample("validation") for result in results], {"F": ".3f", "minutes": ".1f"})
+        rows.append([description, dataset, str(len(seeds)), *test, *validation])
     probe_data = args.work / "data" / "36_clips"
     probe = linear_probe_f1(probe_data, probe_data.parent / "features_36_clips")
     write_markdown(
@@ -85,13 +89,15 @@ def main() -> None:
         [
             "# CPU-size SELD training regimes on the built-in synthetic FOA scenes",
             "",
-            f"Made by `{study_command(__file__, ROOT)}`: one seed (0) per candidate, {EPOCHS} epochs each (batch 8,"
+            f"Made by `{study_command(__file__, ROOT)}`: the seeds column says how many training seeds each row"
+            " averages (cells: mean ± sample std when more than one; a single seed shows its value only, and"
+            f" decides nothing on its own), {EPOCHS} epochs each (batch 8,"
             " 6 s windows), best snapshot by validation SELD score, DCASE2020 metric on the test fold (fold 1, unseen"
             " rooms). Datasets: synthetic FOA, 60 s clips, seed 0; train folds 3-6, validation fold 2. Minutes on"
             " 2 CPU cores shared with other jobs (compare them within this table only). The silent predictor scores"
             " F 0, ER 1, LE 180, LR 0, SELD 1. What the rows show: `docs/synthetic_data.md`, \"SELD training regime\".",
             "",
-            *markdown_table(["candidate", "data", "test F_20", "ER_20", "LE_CD", "LR_CD", "SELD", "validation F_20", "minutes"], rows),
+            *markdown_table(["candidate", "data", "seeds", "test F_20", "ER_20", "LE_CD", "LR_CD", "SELD", "validation F_20", "minutes"], rows),
             "",
             "Are the classes learnable from the training folds? One logistic regression per class on the"
             " omnidirectional log-mel of each label frame (no spatial features, no context), 36-clip data, test fold:"
@@ -110,13 +116,17 @@ def linear_probe_f1(data_dir: Path, cache_dir: Path) -> tuple[float, float]:
 
     from seld_tf.datasets.dcase2020_seld import CLASS_NAMES, Dcase2020Dataset
 
+    from seld_tf.features import get_preset
+    from seld_tf.tasks.seld import frames_per_label
+
+    per_label = frames_per_label(get_preset("dcase2020"))
     dataset = Dcase2020Dataset(data_dir, "foa")
     frames, labels = {}, {}
     for clip in dataset.clips():
         features = np.load(cache_dir / f"{clip.name}.npy")
-        events = dataset.read_events(clip, features.shape[0] // FEATURE_FRAMES_PER_LABEL)
+        events = dataset.read_events(clip, features.shape[0] // per_label)
         count = events.num_frames
-        logmel = features[: count * FEATURE_FRAMES_PER_LABEL, :, 0].reshape(count, FEATURE_FRAMES_PER_LABEL, -1).mean(axis=1)
+        logmel = features[: count * per_label, :, 0].reshape(count, per_label, -1).mean(axis=1)
         activity = np.zeros((count, len(CLASS_NAMES)))
         activity[events.frame, events.cls] = 1
         frames.setdefault(clip.fold, []).append(logmel)
@@ -135,7 +145,7 @@ def linear_probe_f1(data_dir: Path, cache_dir: Path) -> tuple[float, float]:
 
 
 def _renamed(recipe, name: str):
-    """The recipe under the candidate's name: its run folder is WORK/<name>/seed0."""
+    """The recipe under the candidate's name: its run folders are WORK/<name>/seed<k>."""
     from seld_tf.recipes import recipe_from_dict
 
     return recipe_from_dict({**recipe.to_dict(), "name": name})
