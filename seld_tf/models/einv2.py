@@ -9,6 +9,7 @@ import keras
 
 from seld_tf.errors import ConfigError
 from seld_tf.layers.cross_stitch import STITCH_ORDERS, CrossStitch
+from seld_tf.layers.normalization import FusedBatchNormalization
 from seld_tf.layers.positional import SinusoidalPositionalEncoding
 from seld_tf.layers.transformer import TransformerEncoderBlock
 from seld_tf.models.seldnet import reshape_accdoa
@@ -50,11 +51,11 @@ def apply_double_conv_block(
 
     The convolutions have no bias: the BatchNorm right after each one adds
     its own shift, which would make a bias redundant (the EINV2 code omits it
-    too).
+    too). The batch norm is Keras' computed by one fused op (`FusedBatchNormalization`).
     """
     for index in (1, 2):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{index}")(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn{index}")(x)
+        x = FusedBatchNormalization(name=f"{name}_bn{index}")(x)
         x = keras.layers.ReLU(name=f"{name}_relu{index}")(x)
     return keras.layers.AveragePooling2D(pool_size, name=f"{name}_pool")(x)
 

@@ -1,0 +1,243 @@
+"""Paper-size EINV2: training-step and inference throughput, float32 and mixed bfloat16.
+
+The model is `experiments/einv2/table3_soft_trackwise.yaml` (soft sharing,
+trackwise output, tPIT; 26.23 M parameters) built as `seld_tf.training`
+builds it (`build_task_model` with an identity feature scaler, the task's
+`compile_args`), trained with Adam as in the EIN-SELD comparison, on random
+features `[8, 160, 256, 7]` and random packed trackwise targets.
+
+One configuration per process (`--measure`), since the dtype policy and the
+thread pools are process-wide:
+
+- "train": samples/s of `train_on_batch` (forward, tPIT loss, backward, Adam
+  update) at the median of `--steps` steps after `--warmup` steps;
+- "forward": samples/s of `predict_on_batch` (inference mode) at the median
+  of `--steps` calls after `--warmup` calls.
+
+The driver (no `--measure`) runs every configuration of `--configs` in a
+fresh subprocess, `--rounds` times in alternation (A B C A B C ...), and
+prints per configuration the median over the rounds of the per-run medians,
+with the EIN-SELD (PyTorch, CPU, 2 threads) samples/s measured on this
+machine class beside them:
+
+    .venv/bin/python benchmarks/bench_einv2_step.py [--rounds 3] [--configs float32 bfloat16 ...]
+
+A configuration is `PRECISION[+OPTION...]`: PRECISION "float32" or
+"bfloat16" (Keras `mixed_bfloat16`), options "xla" (`jit_compile=True`) and
+"inter1" (one inter-op thread instead of two) and "kerasbn" (the conv blocks with
+`keras.layers.BatchNormalization` instead of the package's fused one, the
+model before that change).
+
+`--measure CONFIG --profile DIR` also traces `--steps` training steps and
+`--steps` inference calls with `tf.profiler` into DIR/train and DIR/forward (for TensorBoard's profile plugin) and prints the
+op types that took the most time, summed over the trace's CPU threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EINV2_RECIPE = REPO / "experiments" / "einv2" / "table3_soft_trackwise.yaml"
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+OPTIONS = ("xla", "inter1", "kerasbn")
+# EIN-SELD (yinkalario/EIN-SELD), torch CPU, 2 threads, batch 8 of 160 x 256 x 7, measured on this
+# machine class: samples/s of a training step and of an inference forward, float32 and torch autocast bfloat16.
+EIN_SELD = {"float32": {"train": 1.09, "forward": 3.09}, "bfloat16": {"train": 2.23, "forward": 6.29}}
+DEFAULT_CONFIGS = ("float32", "bfloat16")
+
+
+def parse_config(config: str) -> tuple[str, set[str]]:
+    precision, *options = config.split("+")
+    if precision not in PRECISIONS or not set(options) <= set(OPTIONS):
+        raise SystemExit(f"unknown configuration {config!r}: PRECISION[+OPTION...], {list(PRECISIONS)} x {OPTIONS}")
+    return precision, set(options)
+
+
+def build_einv2_step(batch: int, frames: int, precision: str = "float32", jit_compile: bool = False,
+                     keras_batch_norm: bool = False):
+    """The compiled paper-size EINV2 training model and one batch `(features, targets)` for it."""
+    import keras
+    import numpy as np
+
+    from seld_tf.models import einv2
+
+    from seld_tf.datasets.dcase2020_seld import CLASS_NAMES
+    from seld_tf.recipes import load_recipe
+    from seld_tf.tasks.seld import SeldTask
+    from seld_tf.training import build_task_model, make_optimizer
+
+    recipe = load_recipe(EINV2_RECIPE).replace(optimizer={"name": "adam", "weight_decay": None})
+    bins, channels = 256, 7  # the "einv2" feature preset, FOA: 4 log-mels + 3 intensity vectors
+    task = SeldTask(recipe)
+    # No dataset is prepared: the model only needs a feature scaler, an identity one.
+    task.feature_scaler = lambda: (np.zeros((bins, channels), np.float32), np.ones((bins, channels), np.float32))
+    keras.config.set_dtype_policy(PRECISIONS.get(precision, precision))
+    if keras_batch_norm:
+        einv2.FusedBatchNormalization = keras.layers.BatchNormalization
+    model = build_task_model(task)
+    compile_kwargs, label_transform = task.compile_args()
+    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch=100), jit_compile=jit_compile, **compile_kwargs)
+
+    rng = np.random.default_rng(0)
+    num_classes, num_tracks, label_frames = len(CLASS_NAMES), recipe.data.num_tracks, frames // 4
+    features = rng.standard_normal((batch, frames, bins, channels)).astype(np.float32)
+    classes = rng.integers(0, num_classes, size=(batch, label_frames, num_tracks))
+    active = rng.random((batch, label_frames, num_tracks)) < 0.6
+    sed = (np.eye(num_classes, dtype=np.float32)[classes] * active[..., None]).astype(np.float32)
+    doa = rng.standard_normal((batch, label_frames, num_tracks, 3)).astype(np.float32)
+    doa = doa / np.linalg.norm(doa, axis=-1, keepdims=True) * active[..., None]
+    targets = {key: value.numpy() for key, value in label_transform({"sed": sed, "doa": doa}).items()}
+    return model, features, targets
+
+
+def timed(run, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall and process CPU seconds (all threads) of each of `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        run()
+    times, cpu_times = [], []
+    for _ in range(repeats):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        run()
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
+    return times, cpu_times
+
+
+def measure(config: str, batch: int, frames: int, warmup: int, steps: int, threads: int, profile: Path | None = None) -> dict:
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+
+    precision, options = parse_config(config)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1 if "inter1" in options else threads)
+    model, features, targets = build_einv2_step(
+        batch, frames, precision, jit_compile="xla" in options, keras_batch_norm="kerasbn" in options
+    )
+    losses = []
+    train_times, train_cpu = timed(
+        lambda: losses.append(float(np.asarray(model.train_on_batch(features, targets)).ravel()[0])), warmup, steps
+    )
+    forward_times, forward_cpu = timed(lambda: model.predict_on_batch(features), warmup, steps)
+    if profile:
+        for kind, run in (("train", lambda: model.train_on_batch(features, targets)),
+                          ("forward", lambda: model.predict_on_batch(features))):
+            tf.profiler.experimental.start(str(profile / kind))
+            for _ in range(steps):
+                run()
+            tf.profiler.experimental.stop()
+            print_op_profile(profile / kind, steps)
+    return {
+        "config": config,
+        "train": batch / statistics.median(train_times),
+        "forward": batch / statistics.median(forward_times),
+        "train_times_s": train_times,
+        "forward_times_s": forward_times,
+        "train_cpu_s": statistics.median(train_cpu),
+        "forward_cpu_s": statistics.median(forward_cpu),
+        "loss_first_last": [losses[0], losses[-1]],
+        "params": int(model.count_params()),
+        "threads": threads,
+        "tensorflow": tf.__version__,
+    }
+
+
+def print_op_profile(logdir: Path, steps: int, top: int = 25) -> None:
+    """The op types that took the most time in the newest trace under `logdir`, per step, to stderr.
+
+    Sums the durations of the host threads' op events (named `op_name:OpType`)
+    by op type; an op that runs its work in another op's event counts in both.
+    """
+    from collections import Counter
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    trace = max(logdir.rglob("*.xplane.pb"), key=lambda path: path.stat().st_mtime)
+    space = xplane_pb2.XSpace.FromString(trace.read_bytes())
+    totals, counts = Counter(), Counter()
+    for plane in space.planes:
+        names = {key: meta.name for key, meta in plane.event_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if ":" not in name:
+                    continue
+                op_type = name.rsplit(":", 1)[1]
+                totals[op_type] += event.duration_ps / 1e12 / steps
+                counts[op_type] += 1
+    print(f"op types by time per step (s), from {trace}:", file=sys.stderr)
+    for op_type, seconds in totals.most_common(top):
+        print(f"  {seconds:8.3f}  {counts[op_type] // steps:5d}x  {op_type}", file=sys.stderr)
+
+
+def drive(args) -> dict:
+    runs = {config: [] for config in args.configs}
+    for round_index in range(args.rounds):
+        for config in args.configs:
+            command = [sys.executable, str(Path(__file__).resolve()), "--measure", config, "--batch", str(args.batch),
+                       "--frames", str(args.frames), "--warmup", str(args.warmup), "--steps", str(args.steps),
+                       "--threads", str(args.threads)]
+            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+            if done.returncode != 0:
+                raise SystemExit(f"--measure {config} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            runs[config].append(result)
+            print(f"round {round_index + 1} {config}: train {result['train']:.2f}, forward {result['forward']:.2f} "
+                  f"samples/s", file=sys.stderr, flush=True)
+    summary = {}
+    for config, results in runs.items():
+        precision, _ = parse_config(config)
+        row = {}
+        for kind in ("train", "forward"):
+            values = [result[kind] for result in results]
+            row[kind] = statistics.median(values)
+            row[f"{kind}_range"] = [min(values), max(values)]
+            row[f"{kind}_vs_ein_seld"] = row[kind] / EIN_SELD[precision][kind]
+        summary[config] = row
+    return {"settings": vars(args), "ein_seld": EIN_SELD, "results": summary}
+
+
+def print_table(summary: dict) -> None:
+    print("| configuration | train samples/s | x EIN-SELD | forward samples/s | x EIN-SELD |")
+    print("|---|---|---|---|---|")
+    for config, row in summary["results"].items():
+        print(f"| {config} | {row['train']:.2f} ({row['train_range'][0]:.2f}-{row['train_range'][1]:.2f}) | "
+              f"{row['train_vs_ein_seld']:.2f} | {row['forward']:.2f} "
+              f"({row['forward_range'][0]:.2f}-{row['forward_range'][1]:.2f}) | {row['forward_vs_ein_seld']:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--measure", metavar="CONFIG", help="measure one configuration in this process")
+    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=160)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the summary here")
+    parser.add_argument("--profile", type=Path, help="with --measure: trace training steps into this folder")
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.batch, args.frames, args.warmup, args.steps, args.threads, args.profile)))
+        return
+    for config in args.configs:
+        parse_config(config)
+    summary = drive(args)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2, default=str))
+    print_table(summary)
+
+
+if __name__ == "__main__":
+    main()
