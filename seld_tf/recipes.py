@@ -104,12 +104,24 @@ class ScheduleSpec:
             raise ConfigError(f"schedule.plateau: unknown keys {sorted(unknown)}; expected some of {sorted(PLATEAU_KEYS)}")
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingSpec:
+    """`precision`: the Keras dtype policy the model is built with: "float32",
+    "mixed_bfloat16" or "mixed_float16" (Keras adds loss scaling to the
+    optimizer for the latter)."""
+
     epochs: int = field(50, ge=1)
     steps_per_epoch: int | None = field(None, ge=1)
     seed: int = field(0, ge=0)
     validate_every: int = field(1, ge=1)
+    precision: str = "float32"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"training.precision: expected one of {list(PRECISIONS)}, found {self.precision!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,15 +47,33 @@ def build_task_model(task: Task) -> keras.Model:
     The scaler lives in the model so that a saved or exported model takes raw
     features, as the feature extractor writes them. The task wraps the layers
     in its model class (`Task.functional_model`).
+
+    The layers take the dtype policy `training.precision`: each layer keeps
+    its policy (a saved model too), and the global one is restored. The
+    scaler and the outputs stay float32: features arrive in float32, and the
+    losses, metrics and decoders see float32 probabilities and directions.
     """
     recipe = task.recipe
     mean, scale = task.feature_scaler()
     input_shape = (task.input_frames(), *mean.shape)
     args = {**task.model_args(), **recipe.model.args}
-    core = build_model(recipe.model.name, recipe.model.preset, input_shape=input_shape, **args)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(recipe.training.precision)
+    try:
+        core = build_model(recipe.model.name, recipe.model.preset, input_shape=input_shape, **args)
+    finally:
+        keras.config.set_dtype_policy(previous)
     inputs = keras.Input(input_shape, name="features")
     scaled = keras.layers.Normalization(axis=(-2, -1), mean=mean, variance=np.square(scale), name="feature_scaler")(inputs)
-    return task.functional_model(inputs, core(scaled), name=recipe.name)
+    outputs = core(scaled)
+    if recipe.training.precision != "float32":
+        outputs = {name: _float32_output(name, output) for name, output in outputs.items()}
+    return task.functional_model(inputs, outputs, name=recipe.name)
+
+
+def _float32_output(name: str, output: keras.KerasTensor) -> keras.KerasTensor:
+    # An identity layer named as the output keeps the output names the losses and decoders look up.
+    return keras.layers.Activation("linear", dtype="float32", name=name)(output)
 
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:

@@ -2,10 +2,11 @@
 
 File names are systematic (README "Recipes"):
     table2_<format>[_<pit>]_<task>.yaml     Table 2, task sed or doa alone
-    table3_<sharing>_<format>[_aug][_code].yaml    Table 3 (tPIT for trackwise), and the ACCDOA formats beyond it
-    cpu/<sharing>_<format>[_<pit>][_code[_<one>]].yaml     the study's CPU-size variants
-where `_code` configures the cross-stitches and the positional encoding as the released EIN-SELD code, and
-`_code_<one>` (order, mhsa, pe) takes only that one of the code's three choices.
+    table3_<sharing>_<format>[_aug][_code][_bf16].yaml    Table 3 (tPIT for trackwise), and the ACCDOA formats beyond it
+    cpu/<sharing>_<format>[_<pit>][_code[_<one>]][_bf16].yaml     the study's CPU-size variants
+where `_code` configures the cross-stitches and the positional encoding as the released EIN-SELD code,
+`_code_<one>` (order, mhsa, pe) takes only that one of the code's three choices, and `_bf16` trains in
+Keras' mixed bfloat16 precision.
 The recipes extend one another; these tests check what they resolve to. Nothing here builds a model.
 """
 
@@ -27,8 +28,8 @@ CPU = sorted((EINV2_DIR / "cpu").glob("*.yaml"))
 PIT_NAMES = {"nopit": "none", "tpit": "tpit", "cpit": "cpit"}
 TABLE2 = re.compile(r"table2_(?P<format>classwise|trackwise)(_(?P<pit>nopit|cpit|tpit))?_(?P<task>sed|doa)")
 FORMATS = r"(?P<format>classwise|trackwise|accdoa|multi_accdoa)"
-TABLE3 = re.compile(rf"table3_(?P<sharing>none|hard|soft)_{FORMATS}(?P<aug>_aug)?(?P<code>_code)?")
-CPU_NAME = re.compile(rf"(?P<sharing>none|hard|soft)_{FORMATS}(_(?P<pit>nopit|cpit|tpit))?(?P<code>_code(_(?P<one>order|mhsa|pe))?)?")
+TABLE3 = re.compile(rf"table3_(?P<sharing>none|hard|soft)_{FORMATS}(?P<aug>_aug)?(?P<code>_code)?(?P<bf16>_bf16)?")
+CPU_NAME = re.compile(rf"(?P<sharing>none|hard|soft)_{FORMATS}(_(?P<pit>nopit|cpit|tpit))?(?P<code>_code(_(?P<one>order|mhsa|pe))?)?(?P<bf16>_bf16)?")
 BUILDER_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(build_einv2).parameters.items()}
 # `_code`: the released code's choices where it departs from Table 1 (the builder's defaults are the paper's).
 RELEASED_CODE_ARGS = {"stitch_order": "sequential", "mhsa_stitch": False, "positional_encoding": False}
@@ -86,6 +87,7 @@ def expected_settings(path: Path) -> dict:
         # Rotation and SpecAugment together: Table 3's "-DA" rows.
         "augmented": (bool(parts.get("aug")),) * 2,
         "paper_or_code": _paper_or_code(parts),
+        "precision": "mixed_bfloat16" if parts.get("bf16") else "float32",
     }
 
 
@@ -99,6 +101,7 @@ def actual_settings(recipe) -> dict:
         "oracle": recipe.evaluation.oracle,
         "augmented": (recipe.pipeline.foa_rotation, recipe.pipeline.spec_augment is not None),
         "paper_or_code": {name: recipe.model.args.get(name, BUILDER_DEFAULTS[name]) for name in RELEASED_CODE_ARGS},
+        "precision": recipe.training.precision,
     }
 
 
@@ -110,7 +113,8 @@ def test_every_row_of_tables_2_and_3_has_a_recipe():
     table3_aug = {f"table3_{sharing}_trackwise_aug" for sharing in ("none", "hard", "soft")}
     beyond = {"table3_soft_accdoa", "table3_soft_multi_accdoa"}
     implementation_check = {"table3_soft_trackwise_code"}
-    assert names == table2 | table3 | table3_aug | beyond | implementation_check
+    precision = {"table3_soft_trackwise_bf16"}
+    assert names == table2 | table3 | table3_aug | beyond | implementation_check | precision
 
 
 @pytest.mark.parametrize("path", PAPER + CPU, ids=lambda path: path.relative_to(EINV2_DIR).as_posix())
@@ -176,6 +180,8 @@ def reference_and_changes(path: Path) -> tuple[Path, set[str]]:
         changes = changes | {f"model.args.{ONE_CODE_ARG[parts['one']]}"}
     elif parts.get("code"):
         changes = changes | RELEASED_CODE
+    if parts.get("bf16"):
+        changes = changes | {"training.precision"}
     return EINV2_DIR / f"{reference}.yaml", changes
 
 
@@ -219,7 +225,7 @@ def readme_rows(prefix):
 
 def test_readme_table_3_rows_name_recipes_of_their_sharing_format_and_augmentation():
     rows = readme_rows("table3_")
-    assert len(rows) == 12
+    assert len(rows) == 13
     for method, output_format, file_name in rows:
         recipe = load_recipe(EINV2_DIR / file_name)
         augmented = method.endswith("-DA")

@@ -173,3 +173,30 @@ def test_radam_and_a_plateau_schedule_come_from_the_recipe():
         recipe_from_dict({"name": "x", "schedule": {"plateau": {"factor": 0.5}, "decay_epochs": [3]}})
     with pytest.raises(ConfigError, match="unknown keys"):
         recipe_from_dict({"name": "x", "schedule": {"plateau": {"monitor": "val_loss"}}})
+
+
+def test_mixed_bfloat16_precision_trains_and_saves_a_bfloat16_model_with_float32_outputs(tiny_seld_dataset, tmp_path):
+    recipe = recipe_from_dict({**TINY, "training": {**TINY["training"], "precision": "mixed_bfloat16"}})
+    run_dir = tmp_path / "bf16"
+    train(recipe, tiny_seld_dataset, run_dir, verbose=0, progress=False, log=lambda *_: None)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    rows = history(run_dir)
+    assert all(math.isfinite(float(row["loss"])) for row in rows)
+
+    best = keras.saving.load_model(run_dir / "best.keras")
+    core = next(layer for layer in best.layers if isinstance(layer, keras.Model))
+    convs = [layer for layer in core.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32" for layer in convs)
+    features = np.zeros((1, 50, *best.input_shape[2:]), np.float32)
+    outputs = best(features)
+    assert set(outputs) == set(best.output_names) and all(value.dtype == "float32" for value in outputs.values())
+
+    data = prepare_task(recipe, tiny_seld_dataset, progress=False, log=lambda *_: None)
+    clips, references = data.clips("validation")
+    evaluator = SeldEvaluator(clips, references, label_form="classwise", frames_per_label=data.frames_per_label)
+    assert evaluator.evaluate(best).scores.SELD == pytest.approx(min(float(row["val_seld"]) for row in rows), abs=1e-6)
+
+
+def test_unknown_precision_is_a_config_error():
+    with pytest.raises(ConfigError, match="training.precision"):
+        recipe_from_dict({**TINY, "training": {"precision": "bfloat16"}})

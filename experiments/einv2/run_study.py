@@ -14,6 +14,7 @@ once per training seed, trains the CPU-size recipes of `experiments/einv2/cpu/`:
         released code (sequential cross-stitch, none after the MHSA stacks, no
         positional encoding), beside the paper's configuration (a), and the
         paper's configuration with each one of the code's three choices;
+    (f) EINV2 trained in mixed bfloat16 precision, paired with (a);
 
 scores each best snapshot on the validation and test folds, evaluates the
 trackwise tPIT, the class-wise and the multi-ACCDOA model on a
@@ -67,6 +68,7 @@ ONE_CODE_CHOICE = {
     "mhsa": "Soft-PS, no MHSA cross-stitch only",
     "pe": "Soft-PS, no positional encoding only",
 }
+BF16 = "EINV2, mixed bfloat16"
 NO_PS = "No-PS, trackwise, tPIT"
 CPIT, NOPIT = "Soft-PS, trackwise, cPIT", "Soft-PS, trackwise, noPIT"
 CLASSWISE = "Soft-PS, SELDnet format"
@@ -82,6 +84,7 @@ SETTINGS = {
     CLASSWISE: HERE / "cpu" / "soft_classwise.yaml",
     "Soft-PS, ACCDOA": HERE / "cpu" / "soft_accdoa.yaml",
     MULTI_ACCDOA: HERE / "cpu" / "soft_multi_accdoa.yaml",
+    BF16: HERE / "cpu" / "soft_trackwise_tpit_bf16.yaml",
 }
 # Figure 3: legend label -> setting.
 CONVERGENCE = {"noPIT": NOPIT, "cPIT": CPIT, "tPIT": EINV2}
@@ -93,6 +96,7 @@ PAIRS = (
     (EINV2, CPIT),
     (EINV2, NOPIT),
     (EINV2, CLASSWISE),
+    (BF16, EINV2),
 )
 PAIRED_KEYS = ("F", "ER", "LE", "SELD")
 # The same sharing with the output formats that differ on same-class overlaps, on the homogeneous-overlap set.
