@@ -62,8 +62,11 @@ def parse_config(config: str) -> tuple[str, set[str]]:
 
 
 def build_einv2_step(batch: int, frames: int, precision: str = "float32", jit_compile: bool = False,
-                     keras_batch_norm: bool = False):
-    """The compiled paper-size EINV2 training model and one batch `(features, targets)` for it."""
+                     keras_batch_norm: bool = False, recipe_optimizer: bool = False):
+    """The compiled paper-size EINV2 training model and one batch `(features, targets)` for it.
+
+    Trained with Adam, as in the EIN-SELD comparison, or with `recipe_optimizer` the recipe's AdamW.
+    """
     import keras
     import numpy as np
 
@@ -74,7 +77,9 @@ def build_einv2_step(batch: int, frames: int, precision: str = "float32", jit_co
     from seld_tf.tasks.seld import SeldTask
     from seld_tf.training import build_task_model, make_optimizer
 
-    recipe = load_recipe(EINV2_RECIPE).replace(optimizer={"name": "adam", "weight_decay": None})
+    recipe = load_recipe(EINV2_RECIPE)
+    if not recipe_optimizer:
+        recipe = recipe.replace(optimizer={"name": "adam", "weight_decay": None})
     bins, channels = 256, 7  # the "einv2" feature preset, FOA: 4 log-mels + 3 intensity vectors
     task = SeldTask(recipe)
     # No dataset is prepared: the model only needs a feature scaler, an identity one.

@@ -4,9 +4,8 @@ Measures, in the Python that runs it, and prints one JSON object:
 
 - "einv2_step": one `train_on_batch` step of the paper-size EINV2 recipe
   (`experiments/einv2/table3_soft_trackwise.yaml`: soft sharing, trackwise
-  output, tPIT, AdamW), built as `seld_tf.training` builds it
-  (`build_task_model` of the SELD task, with an identity feature scaler, its
-  `compile_args`, and `make_optimizer`), on random features `[8, 160, 256, 7]` and random packed
+  output, tPIT, AdamW), built by `bench_einv2_step.build_einv2_step` as
+  `seld_tf.training` builds it, with the recipe's optimizer, on random features `[8, 160, 256, 7]` and random packed
   trackwise targets `{"tracks": [8, 40, 2, 14 + 3]}` (the layout of
   `pit_compile_args`' label transform). Median of `--steps` steps after
   `--warmup` steps.
@@ -38,8 +37,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from bench_einv2_step import build_einv2_step, timed
 
 REPO = Path(__file__).resolve().parent.parent
 MEASURES = ("einv2_step", "foa_features")
@@ -64,52 +64,13 @@ def _versions() -> dict:
     return versions
 
 
-def _timed(run, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
-    """Wall and process CPU seconds (all threads) of each of `repeats` calls after `warmup` calls.
-
-    CPU time is less disturbed than wall time by other jobs on shared cores.
-    """
-    for _ in range(warmup):
-        run()
-    times, cpu_times = [], []
-    for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        run()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-    return times, cpu_times
-
-
 def measure_einv2_step(batch: int, frames: int, warmup: int, steps: int) -> dict:
     import numpy as np
 
-    from seld_tf.datasets.dcase2020_seld import CLASS_NAMES
-    from seld_tf.recipes import load_recipe
-    from seld_tf.tasks.seld import SeldTask
-    from seld_tf.training import build_task_model, make_optimizer
-
-    recipe = load_recipe(EINV2_RECIPE)
-    bins, channels = 256, 7  # the "einv2" feature preset, FOA: 4 log-mels + 3 intensity vectors
-    task = SeldTask(recipe)
-    # No dataset is prepared: the model only needs a feature scaler, an identity one.
-    task.feature_scaler = lambda: (np.zeros((bins, channels), np.float32), np.ones((bins, channels), np.float32))
-    model = build_task_model(task)
-    compile_kwargs, label_transform = task.compile_args()
-    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch=100), **compile_kwargs)
-
-    rng = np.random.default_rng(0)
-    num_classes, num_tracks, label_frames = len(CLASS_NAMES), recipe.data.num_tracks, frames // 4
-    features = rng.standard_normal((batch, frames, bins, channels)).astype(np.float32)
-    classes = rng.integers(0, num_classes, size=(batch, label_frames, num_tracks))
-    active = rng.random((batch, label_frames, num_tracks)) < 0.6
-    sed = (np.eye(num_classes, dtype=np.float32)[classes] * active[..., None]).astype(np.float32)
-    doa = rng.standard_normal((batch, label_frames, num_tracks, 3)).astype(np.float32)
-    doa = doa / np.linalg.norm(doa, axis=-1, keepdims=True) * active[..., None]
-    targets = {key: value.numpy() for key, value in label_transform({"sed": sed, "doa": doa}).items()}
-    assert targets["tracks"].shape == (batch, label_frames, num_tracks, num_classes + 3), targets["tracks"].shape
-
+    model, features, targets = build_einv2_step(batch, frames, recipe_optimizer=True)
+    bins, channels = features.shape[2:]
     losses = []
-    times, cpu_times = _timed(
+    times, cpu_times = timed(
         lambda: losses.append(float(np.asarray(model.train_on_batch(features, targets)).ravel()[0])), warmup, steps
     )
     return {
@@ -137,7 +98,7 @@ def measure_foa_features(seconds: float, warmup: int, repeats: int) -> dict:
     audio = (0.3 * tones + 0.05 * rng.standard_normal(tones.shape)).astype(np.float32)
     extract = make_extractor(config, "foa", backend="tf")
     shapes = []
-    times, cpu_times = _timed(lambda: shapes.append(extract(audio).shape), warmup, repeats)
+    times, cpu_times = timed(lambda: shapes.append(extract(audio).shape), warmup, repeats)
     return {"times_s": times, "median_s": statistics.median(times), "median_cpu_s": statistics.median(cpu_times),
             "output": list(shapes[-1]),
             "audio": [len(audio), 4], "sample_rate": config.sample_rate}
