@@ -23,7 +23,7 @@ machine class beside them:
     .venv/bin/python benchmarks/bench_einv2_step.py [--rounds 3] [--configs float32 bfloat16 ...]
 
 A configuration is `PRECISION[+OPTION...]`: PRECISION "float32" or
-"bfloat16" (Keras `mixed_bfloat16`), options "xla" (`jit_compile=True`) and
+"bfloat16" (Keras `mixed_bfloat16`, set as the recipe's `training.precision`), options "xla" (`jit_compile=True`) and
 "inter1" (one inter-op thread instead of two) and "kerasbn" (the conv blocks with
 `keras.layers.BatchNormalization` instead of the package's fused one, the
 model before that change).
@@ -77,14 +77,13 @@ def build_einv2_step(batch: int, frames: int, precision: str = "float32", jit_co
     from seld_tf.tasks.seld import SeldTask
     from seld_tf.training import build_task_model, make_optimizer
 
-    recipe = load_recipe(EINV2_RECIPE)
+    recipe = load_recipe(EINV2_RECIPE).replace(training={"precision": PRECISIONS.get(precision, precision)})
     if not recipe_optimizer:
         recipe = recipe.replace(optimizer={"name": "adam", "weight_decay": None})
     bins, channels = 256, 7  # the "einv2" feature preset, FOA: 4 log-mels + 3 intensity vectors
     task = SeldTask(recipe)
     # No dataset is prepared: the model only needs a feature scaler, an identity one.
     task.feature_scaler = lambda: (np.zeros((bins, channels), np.float32), np.ones((bins, channels), np.float32))
-    keras.config.set_dtype_policy(PRECISIONS.get(precision, precision))
     if keras_batch_norm:
         einv2.FusedBatchNormalization = keras.layers.BatchNormalization
     model = build_task_model(task)
