@@ -17,7 +17,6 @@ import os
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from seld_tf.callbacks import (
@@ -30,7 +29,7 @@ from seld_tf.callbacks import (
 from seld_tf.errors import ConfigError, RunError
 from seld_tf.faults import kill_point
 from seld_tf.fileio import write_json
-from seld_tf.models.registry import build_model
+from seld_tf.models.registry import build_scaled_network
 from seld_tf.optimizers import RAdam
 from seld_tf.recipes import Recipe, save_recipe
 from seld_tf.runs import RunFolder
@@ -42,38 +41,15 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 def build_task_model(task: Task) -> keras.Model:
-    """The recipe's model with the training features' scaler as its first layer.
-
-    The scaler lives in the model so that a saved or exported model takes raw
-    features, as the feature extractor writes them. The task wraps the layers
-    in its model class (`Task.functional_model`).
-
-    The layers take the dtype policy `training.precision`: each layer keeps
-    its policy (a saved model too), and the global one is restored. The
-    scaler and the outputs stay float32: features arrive in float32, and the
-    losses, metrics and decoders see float32 probabilities and directions.
-    """
+    """The recipe's network behind the training features' scaler (`build_scaled_network`),
+    wrapped in the task's model class (`Task.functional_model`)."""
     recipe = task.recipe
     mean, scale = task.feature_scaler()
-    input_shape = (task.input_frames(), *mean.shape)
     args = {**task.model_args(), **recipe.model.args}
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(recipe.training.precision)
-    try:
-        core = build_model(recipe.model.name, recipe.model.preset, input_shape=input_shape, **args)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    inputs = keras.Input(input_shape, name="features")
-    scaled = keras.layers.Normalization(axis=(-2, -1), mean=mean, variance=np.square(scale), name="feature_scaler")(inputs)
-    outputs = core(scaled)
-    if recipe.training.precision != "float32":
-        outputs = {name: _float32_output(name, output) for name, output in outputs.items()}
+    inputs, outputs = build_scaled_network(
+        recipe.model.name, recipe.model.preset, args, mean, scale, task.input_frames(), recipe.training.precision
+    )
     return task.functional_model(inputs, outputs, name=recipe.name)
-
-
-def _float32_output(name: str, output: keras.KerasTensor) -> keras.KerasTensor:
-    # An identity layer named as the output keeps the output names the losses and decoders look up.
-    return keras.layers.Activation("linear", dtype="float32", name=name)(output)
 
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:

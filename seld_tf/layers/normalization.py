@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 # The fused kernels (cuDNN among them) reject a smaller epsilon.
 _MIN_FUSED_EPSILON = 1.001e-5
@@ -47,6 +46,9 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not self._fused(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
+        # Imported here so that the layer (and the models using it) also load on Keras' other backends.
+        import tensorflow as tf
+
         channels = inputs.shape[-1]
         # The fused op's statistics, scale and offset are float32 for any input dtype.
         scale = self.gamma if self.scale else tf.ones([channels], tf.float32)

@@ -27,7 +27,6 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from seld_tf.errors import ConfigError
@@ -180,18 +179,21 @@ class PermutationInvariantSeldLoss(keras.losses.Loss):
         }
 
 
-def pack_trackwise_labels(labels: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+def pack_trackwise_labels(labels: dict) -> dict:
     """Maps trackwise labels `{"sed": [..., M, K], "doa": [..., M, 3]}` to `{"tracks": [..., M, K + 3]}`.
 
     The `label_transform` of the training and evaluation datasets (it runs
     inside `tf.data`), matching the model's "tracks" output.
     """
+    # Imported here: tf.data runs it on any Keras backend, and the loss itself needs no TensorFlow.
+    import tensorflow as tf
+
     return {TRACKS_KEY: tf.concat([labels["sed"], labels["doa"]], axis=-1)}
 
 
 def pit_compile_args(
     pit: str, sed_weight: float, doa_weight: float
-) -> tuple[dict, Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]]:
+) -> tuple[dict, Callable[[dict], dict]]:
     """`model.compile` arguments and the label transform of a trackwise EINV2 model.
 
     The loss acts on the "tracks" output only; "sed" and "doa" carry no loss

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 
 import keras
+import numpy as np
 
 from seld_tf.errors import ConfigError
 
@@ -52,3 +53,38 @@ def build_model(name: str, preset: str | None = None, **kwargs) -> keras.Model:
     if preset is not None and preset not in presets:
         raise ConfigError(f"unknown preset {preset!r} of model {name!r}; expected one of {sorted(presets)}")
     return builder(**{**(presets[preset] if preset else {}), **kwargs})
+
+
+def build_scaled_network(name: str, preset: str | None, args: dict, mean, scale, input_frames: int | None = None,
+                         precision: str = "float32"):
+    """`(inputs, outputs)` of model `name` (`build_model`) with the features' scaler as its first layer.
+
+    The scaler lives in the model so that a saved or exported model takes raw
+    features, as the feature extractor writes them: `(features - mean) /
+    scale`, both `[F, C]`; the input is `[B, input_frames, F, C]`.
+
+    The network's layers take the Keras dtype policy `precision` (a recipe's
+    `training.precision`): each layer keeps its policy (a saved model too),
+    and the global one is restored. The scaler and the outputs stay float32:
+    features arrive in float32, and the losses, metrics and decoders see
+    float32 probabilities and directions. Only Keras is used, so the network
+    builds on any Keras backend.
+    """
+    input_shape = (input_frames, *np.shape(mean))
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        core = build_model(name, preset, input_shape=input_shape, **args)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    inputs = keras.Input(input_shape, name="features")
+    scaled = keras.layers.Normalization(axis=(-2, -1), mean=mean, variance=np.square(scale), name="feature_scaler")(inputs)
+    outputs = core(scaled)
+    if precision != "float32":
+        outputs = {key: _float32_output(key, output) for key, output in outputs.items()}
+    return inputs, outputs
+
+
+def _float32_output(name: str, output):
+    # An identity layer named as the output keeps the output names the losses and decoders look up.
+    return keras.layers.Activation("linear", dtype="float32", name=name)(output)
