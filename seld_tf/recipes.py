@@ -84,7 +84,9 @@ PLATEAU_KEYS = frozenset({"factor", "patience", "min_delta", "cooldown", "min_lr
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleSpec:
-    """Warm-up then piecewise exponential decay, in epochs; or, with `plateau`
+    """Warm-up then piecewise exponential decay, in epochs, optionally under the
+    DCASE2022 Task 4 baseline's exponential ramp-up over `rampup_epochs`
+    (`WarmupExponentialDecay`); or, with `plateau`
     (keyword arguments of `keras.callbacks.ReduceLROnPlateau`, e.g.
     `{factor: 0.5, patience: 5}`), a rate cut whenever the task's validation
     monitor stops improving."""
@@ -94,11 +96,12 @@ class ScheduleSpec:
     warmup_learning_rate: float | None = field(None, gt=0)
     decay_epochs: tuple[int, ...] = field((), ge=0)
     decay_rate: float = field(1.0, gt=0)
+    rampup_epochs: int = field(0, ge=0)
     plateau: dict | None = None
 
     def __post_init__(self):
-        if self.plateau is not None and (self.warmup_epochs or self.decay_epochs):
-            raise ConfigError("schedule.plateau cannot be combined with warmup_epochs or decay_epochs")
+        if self.plateau is not None and (self.warmup_epochs or self.decay_epochs or self.rampup_epochs):
+            raise ConfigError("schedule.plateau cannot be combined with warmup_epochs, decay_epochs or rampup_epochs")
         unknown = set(self.plateau or ()) - PLATEAU_KEYS
         if unknown:
             raise ConfigError(f"schedule.plateau: unknown keys {sorted(unknown)}; expected some of {sorted(PLATEAU_KEYS)}")

@@ -17,7 +17,7 @@ from seld_tf.errors import ConfigError
 
 @keras.saving.register_keras_serializable(package="seld_tf")
 class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Constant warm-up, then a rate decayed by a fixed factor at given epochs.
+    """Constant warm-up, then a rate decayed by a fixed factor at given epochs; optionally ramped up.
 
     With `epoch = step // steps_per_epoch` (0-based, warm-up epochs included):
 
@@ -30,6 +30,12 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
     A boundary `b` therefore means "the rate changes when epoch `b` starts",
     i.e. after `b` complete epochs.
 
+    With `rampup_epochs = E > 0` that rate is multiplied by the sigmoid-shaped
+    ramp-up of the DCASE2022 Task 4 baseline (DESED_task's `ExponentialWarmup`,
+    stepped after every optimizer step): `exp(-5 (1 - min(s + 1, R) / R)^2)`
+    at optimizer step `s` (0-based), `R = E * steps_per_epoch`. It starts at
+    `exp(-5)` and reaches 1 after `R - 1` steps.
+
     Args:
         initial_learning_rate: float, the rate after warm-up and before the
             first decay boundary.
@@ -40,6 +46,7 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup_epochs: int, number of epochs at `warmup_learning_rate`.
         warmup_learning_rate: float, the constant rate during warm-up.
             Required when `warmup_epochs > 0`.
+        rampup_epochs: int, length of the exponential ramp-up; 0 for none.
         name: string, name scope of the ops.
 
     Examples:
@@ -67,6 +74,12 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
     )
     ```
 
+    The DCASE2022 Task 4 baseline: Adam 1e-3 ramped up over 50 epochs.
+
+    ```python
+    schedule = WarmupExponentialDecay(1e-3, steps_per_epoch=118, rampup_epochs=50)
+    ```
+
     References:
         - Phan et al., "On multitask loss function for audio event detection
           and localization", DCASE 2020 Workshop.
@@ -82,6 +95,7 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
         decay_rate: float = 1.0,
         warmup_epochs: int = 0,
         warmup_learning_rate: float | None = None,
+        rampup_epochs: int = 0,
         name: str = "WarmupExponentialDecay",
     ):
         super().__init__()
@@ -95,6 +109,8 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
                 f"warmup_learning_rate is required with warmup_epochs={warmup_epochs}, "
                 "received None"
             )
+        if rampup_epochs < 0:
+            raise ConfigError(f"rampup_epochs must be >= 0, received {rampup_epochs}")
         if decay_epochs != sorted(decay_epochs) or any(epoch < 0 for epoch in decay_epochs):
             raise ConfigError(
                 f"decay_epochs must be sorted non-negative epochs, received {decay_epochs}"
@@ -107,6 +123,7 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_learning_rate = (
             None if warmup_learning_rate is None else float(warmup_learning_rate)
         )
+        self.rampup_epochs = int(rampup_epochs)
         self.name = name
 
     def __call__(self, step):
@@ -117,6 +134,11 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
             boundaries = ops.convert_to_tensor(self.decay_epochs, dtype="int32")
             num_decays = ops.sum(ops.cast(ops.greater_equal(epoch, boundaries), "float32"))
             learning_rate = self.initial_learning_rate * ops.power(self.decay_rate, num_decays)
+            if self.rampup_epochs:
+                length = float(self.rampup_epochs * self.steps_per_epoch)
+                # The baseline's scheduler counts from 1 and steps after each update.
+                progress = ops.minimum(ops.cast(step, "float32") + 1.0, length) / length
+                learning_rate = learning_rate * ops.exp(-5.0 * ops.square(1.0 - progress))
             if self.warmup_epochs == 0:
                 return learning_rate
             return ops.where(
@@ -131,5 +153,6 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
             "decay_rate": self.decay_rate,
             "warmup_epochs": self.warmup_epochs,
             "warmup_learning_rate": self.warmup_learning_rate,
+            "rampup_epochs": self.rampup_epochs,
             "name": self.name,
         }

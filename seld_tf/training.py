@@ -67,6 +67,7 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
             decay_rate=schedule.decay_rate,
             warmup_epochs=schedule.warmup_epochs,
             warmup_learning_rate=schedule.warmup_learning_rate,
+            rampup_epochs=schedule.rampup_epochs,
         )
     kwargs = {"learning_rate": learning_rate, "clipnorm": spec.clipnorm}
     if spec.weight_decay is not None:

@@ -306,6 +306,7 @@ def test_baseline_recipes_load_build_and_state_the_baseline():
     teacher = loss.mean_teacher
     assert (teacher.consistency_weight, teacher.ema, teacher.rampup_epochs, teacher.inference) == (2.0, 0.999, 50, "student")
     assert paper.optimizer.name == "adam" and paper.schedule.initial_learning_rate == 1e-3 and paper.training.epochs == 200
+    assert paper.schedule.rampup_epochs == teacher.rampup_epochs
     evaluation = paper.evaluation
     assert (evaluation.threshold, evaluation.median_filter, evaluation.filter_on) == (0.5, 7, "binary")
     assert (evaluation.t_collar, evaluation.percentage_of_length, evaluation.psds) == (0.2, 0.2, True)
@@ -317,6 +318,7 @@ def test_baseline_recipes_load_build_and_state_the_baseline():
         "model.preset",
         "loss.mean_teacher.ema",
         "loss.mean_teacher.rampup_epochs",
+        "schedule.rampup_epochs",
         "training.epochs",
     }
     assert (cpu.loss.mean_teacher.ema, cpu.loss.mean_teacher.rampup_epochs, cpu.training.epochs) == (0.95, 10, 40)

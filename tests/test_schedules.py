@@ -1,6 +1,7 @@
 """Tests of seld_tf.schedules against a plain-Python statement of the definition."""
 
 import json
+import math
 
 import keras
 import numpy as np
@@ -117,8 +118,50 @@ def test_drives_adam_in_fit():
         dict(steps_per_epoch=10, decay_epochs=[-1]),
         dict(steps_per_epoch=10, warmup_epochs=5),
         dict(steps_per_epoch=10, warmup_epochs=-1, warmup_learning_rate=1e-5),
+        dict(steps_per_epoch=10, rampup_epochs=-1),
     ],
 )
 def test_rejects_bad_configuration(arguments):
     with pytest.raises(ConfigError):
         WarmupExponentialDecay(initial_learning_rate=1e-3, **arguments)
+
+
+class BaselineExponentialWarmup:
+    """The DCASE2022 Task 4 baseline's scheduler as it steps: its count starts at 1 and it sets
+    the rate after every optimizer step (restated here from its definition)."""
+
+    def __init__(self, max_lr, rampup_length):
+        self.max_lr, self.rampup_length, self.step_num = max_lr, rampup_length, 1
+
+    def step(self) -> float:
+        self.step_num += 1
+        phase = 1.0 - min(self.step_num, self.rampup_length) / self.rampup_length
+        return self.max_lr * math.exp(-5.0 * phase * phase)
+
+
+def test_rampup_follows_the_dcase2022_baseline_scheduler():
+    schedule = WarmupExponentialDecay(1e-3, steps_per_epoch=STEPS_PER_EPOCH, rampup_epochs=3)
+    length = 3 * STEPS_PER_EPOCH
+    baseline = BaselineExponentialWarmup(1e-3, length)
+    # The rate of optimizer step s >= 1 is the one the baseline set after step s - 1.
+    for step in range(1, length + 10):
+        np.testing.assert_allclose(float(schedule(step)), baseline.step(), rtol=1e-6)
+    # Step 0 (where the baseline's optimizer still has its initial 1e-3) starts the ramp, by hand:
+    np.testing.assert_allclose(float(schedule(0)), 1e-3 * math.exp(-5.0 * (20 / 21) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(float(schedule(length - 1)), 1e-3, rtol=1e-6)
+
+
+def test_rampup_multiplies_warmup_free_decay_and_drives_fit():
+    schedule = WarmupExponentialDecay(1e-2, steps_per_epoch=2, decay_epochs=[1], decay_rate=0.5, rampup_epochs=2)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), loss="mse")
+    recorder = RecordLearningRate()
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(12, 3)), rng.normal(size=(12, 1)), batch_size=2, epochs=1, verbose=0,
+              callbacks=[recorder])
+    expected = [reference_learning_rate(step // 2, 1e-2, [1], 0.5) * math.exp(-5.0 * (1 - min(step + 1, 4) / 4) ** 2)
+                for step in range(6)]
+    np.testing.assert_allclose(recorder.rates, expected, rtol=1e-6)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert restored.get_config()["rampup_epochs"] == 2
+    np.testing.assert_allclose(float(restored(1)), expected[1], rtol=1e-6)

@@ -171,8 +171,20 @@ def test_radam_and_a_plateau_schedule_come_from_the_recipe():
     assert float(optimizer.learning_rate) == pytest.approx(2e-4)
     with pytest.raises(ConfigError, match="cannot be combined"):
         recipe_from_dict({"name": "x", "schedule": {"plateau": {"factor": 0.5}, "decay_epochs": [3]}})
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        recipe_from_dict({"name": "x", "schedule": {"plateau": {"factor": 0.5}, "rampup_epochs": 5}})
     with pytest.raises(ConfigError, match="unknown keys"):
         recipe_from_dict({"name": "x", "schedule": {"plateau": {"monitor": "val_loss"}}})
+
+
+def test_the_rampup_comes_from_the_recipe():
+    from seld_tf.training import make_optimizer
+
+    recipe = recipe_from_dict({"name": "x", "schedule": {"initial_learning_rate": 1e-3, "rampup_epochs": 2}})
+    optimizer = make_optimizer(recipe, steps_per_epoch=5)
+    schedule = keras.saving.deserialize_keras_object(optimizer.get_config()["learning_rate"])
+    rates = [float(schedule(step)) for step in (0, 9, 20)]
+    np.testing.assert_allclose(rates, [1e-3 * np.exp(-5 * 0.9**2), 1e-3, 1e-3], rtol=1e-6)
 
 
 def test_mixed_bfloat16_precision_trains_and_saves_a_bfloat16_model_with_float32_outputs(tiny_seld_dataset, tmp_path):
