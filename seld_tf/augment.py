@@ -405,6 +405,10 @@ class Mixup:
         per_example_lambda: draw `lam` and the mix-or-not decision per
             example; otherwise one per batch, as the baseline.
         pairing: "same_targets" or "any", see above.
+        mix_unlabeled: also mix the examples that have no target (every
+            sample weight 0); False leaves them as they are, as the baseline
+            leaves its unlabelled clips (it mixes only its weak and its
+            strong part). Needs sample weights to tell them apart.
         seed: seed of the draws (a `keras.random.SeedGenerator`); None draws a random seed.
     """
 
@@ -417,6 +421,7 @@ class Mixup:
         mode: str = "soft",
         per_example_lambda: bool = False,
         pairing: str = "same_targets",
+        mix_unlabeled: bool = True,
         seed: int | None = None,
     ):
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
@@ -432,6 +437,7 @@ class Mixup:
         self.mode = mode
         self.per_example_lambda = bool(per_example_lambda)
         self.pairing = pairing
+        self.mix_unlabeled = bool(mix_unlabeled)
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed)
 
@@ -455,6 +461,14 @@ class Mixup:
         mixed = keras.random.uniform([draws], seed=self._seed_generator) < self.probability
         lam = tf.broadcast_to(tf.where(mixed, lam, 1.0), [batch])
         mixed = tf.broadcast_to(mixed, [batch])
+        if not self.mix_unlabeled:
+            if not sample_weights:
+                raise ConfigError("Mixup(mix_unlabeled=False) needs the batch's sample weights to find the unlabelled examples")
+            labelled = tf.reduce_any(
+                tf.stack([tf.reshape(weight, [batch, -1])[:, 0] > 0 for weight in sample_weights.values()]), axis=0
+            )
+            mixed &= labelled
+            lam = tf.where(labelled, lam, 1.0)
         partner = tf.where(mixed, self._partners(batch, sample_weights), tf.range(batch))
         return mix_batch(features, dict(labels), partner, lam, self.mode, sample_weights)
 
@@ -465,6 +479,7 @@ class Mixup:
             mode=self.mode,
             per_example_lambda=self.per_example_lambda,
             pairing=self.pairing,
+            mix_unlabeled=self.mix_unlabeled,
             seed=self.seed,
         )
 

@@ -32,23 +32,38 @@ def field(default, **bounds):
     return dataclasses.field(default=default, metadata={"bounds": bounds})
 
 
+MIXUP_KEYS = {"alpha", "probability", "mode", "per_example_lambda", "pairing", "mix_unlabeled"}
+PIPELINE_AUGMENTATIONS = ("spec_augment", "foa_rotation", "mixup")
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineSpec:
     """tf.data settings. `train_frames` counts feature frames per training window.
 
     `subsets` asks for batches mixing several splits of the task in fixed
     numbers (split name -> windows per batch, in slice order; it replaces
-    `batch_size`), an epoch being one pass of `epoch_subset`."""
+    `batch_size`), an epoch being one pass of `epoch_subset`.
+
+    Augmentations, each applied by the tasks that name it in their
+    `pipeline_augmentations` (a recipe setting one its task does not apply is
+    an error): `spec_augment` (keyword arguments of
+    `seld_tf.augment.SpecAugment`), `foa_rotation`, `mixup` (keyword
+    arguments of `seld_tf.augment.Mixup` but its seed, e.g. the DCASE2022
+    baseline's `{alpha: 0.2, probability: 0.5, mix_unlabeled: false}`)."""
 
     train_frames: int = field(300, ge=1)
     batch_size: int = field(256, ge=1)
     shuffle_buffer: int = field(1024, ge=1)
     spec_augment: dict | None = None
     foa_rotation: bool = False
+    mixup: dict | None = None
     subsets: dict | None = None
     epoch_subset: str | None = None
 
     def __post_init__(self):
+        unknown = set(self.mixup or ()) - MIXUP_KEYS
+        if unknown:
+            raise ConfigError(f"pipeline.mixup: unknown keys {sorted(unknown)}; expected some of {sorted(MIXUP_KEYS)}")
         if self.subsets is None:
             if self.epoch_subset is not None:
                 raise ConfigError("pipeline.epoch_subset needs pipeline.subsets")
@@ -254,7 +269,12 @@ def recipe_from_dict(values: dict, where: str = "recipe") -> Recipe:
     task = values.get("task", Recipe.task)
     if not isinstance(task, str):
         raise _error(where, "task", f"expected a string, found {task!r}")
-    return _build(Recipe, values, where, hints=task_class(task).groups)
+    recipe = _build(Recipe, values, where, hints=task_class(task).groups)
+    applied = task_class(task).pipeline_augmentations
+    for key in PIPELINE_AUGMENTATIONS:
+        if getattr(recipe.pipeline, key) and key not in applied:
+            raise ConfigError(f"{where}: pipeline.{key} does not apply to task {task!r} (it applies {list(applied) or 'none'})")
+    return recipe
 
 
 def load_recipe(path: str | os.PathLike) -> Recipe:

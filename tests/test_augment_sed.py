@@ -144,6 +144,27 @@ def test_mixup_is_seeded_and_probability_zero_is_the_identity():
     np.testing.assert_array_equal(mixed, features)
 
 
+def test_mixup_can_leave_the_unlabelled_examples_as_they_are():
+    # Rows 0-1 strong, 2-3 weak, 4-7 unlabelled (no target weighted), as a [2, 2, 4] DESED batch.
+    features, labels, _ = random_batch(batch=8, seed=1)
+    weights = {"strong": np.array([1, 1, 0, 0, 0, 0, 0, 0], np.float32)[:, None],
+               "weak": np.array([0, 0, 1, 1, 0, 0, 0, 0], np.float32)}
+    for mix_unlabeled in (False, True):
+        mixup = Mixup(alpha=1.0, probability=1.0, mix_unlabeled=mix_unlabeled, seed=2)
+        changed = np.zeros(8, bool)
+        for _ in range(6):
+            mixed, mixed_labels, mixed_weights = as_numpy(mixup(tf.constant(features), labels, weights))
+            changed |= np.any(mixed != features, axis=(1, 2, 3))
+            tf.nest.map_structure(np.testing.assert_array_equal, mixed_weights, weights)
+            if not mix_unlabeled:
+                np.testing.assert_array_equal(mixed[4:], features[4:])
+                np.testing.assert_array_equal(mixed_labels["strong"][4:], labels["strong"][4:])
+        # The labelled rows are mixed either way; the unlabelled ones only when asked.
+        assert changed[:4].all() and changed[4:].all() == mix_unlabeled
+    with pytest.raises(ConfigError, match="sample weights"):
+        Mixup(mix_unlabeled=False, seed=0)(tf.constant(features), labels)
+
+
 @pytest.mark.parametrize(
     "kwargs", [dict(alpha=0), dict(probability=1.5), dict(mode="linear"), dict(pairing="subset")]
 )

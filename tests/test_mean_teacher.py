@@ -283,6 +283,34 @@ def test_train_runs_on_a_tiny_desed_tree_and_logs_the_consistency(tmp_path):
     assert 0 <= scores["event_f1"] <= 1
 
 
+def test_pipeline_mixup_mixes_the_weak_and_strong_rows_and_leaves_the_unlabeled_ones(tmp_path):
+    from seld_tf.datasets.synth.desed import DesedSynthConfig, synthesize_desed_dataset
+    from seld_tf.tasks import prepare_task
+
+    data = tmp_path / "data"
+    synthesize_desed_dataset(data, DesedSynthConfig(SIZES), workers=1, progress=False)
+    plain = recipe_from_dict(RECIPE)
+    mixing = plain.replace(pipeline={"mixup": {"alpha": 0.2, "probability": 1.0, "mix_unlabeled": False}})
+    batches = {}
+    for name, recipe in (("plain", plain), ("mixing", mixing)):
+        task = prepare_task(recipe, data, tmp_path / "features", progress=False, log=lambda *_: None)
+        dataset, _ = task.train_dataset(None)
+        batches[name] = [tf.nest.map_structure(np.asarray, batch) for batch in dataset.take(2)]
+    for (features, labels, weights), (mixed, mixed_labels, mixed_weights) in zip(batches["plain"], batches["mixing"]):
+        # Rows: 2 synthetic (strong), 2 weak, 2 unlabeled; the same windows in both datasets.
+        np.testing.assert_array_equal(mixed[4:], features[4:])
+        assert not np.allclose(mixed[:4], features[:4])
+        # Soft labels: a convex combination of the two rows of the same subset.
+        strong = labels["strong"][:2]
+        low, high = np.minimum(strong[0], strong[1]), np.maximum(strong[0], strong[1])
+        assert np.all(mixed_labels["strong"][:2] >= low - 1e-6) and np.all(mixed_labels["strong"][:2] <= high + 1e-6)
+        tf.nest.map_structure(np.testing.assert_array_equal, mixed_weights, weights)
+    with pytest.raises(ConfigError, match="pipeline.mixup: unknown keys"):
+        plain.replace(pipeline={"mixup": {"beta": 0.2}})
+    with pytest.raises(ConfigError, match="pipeline.mixup does not apply to task 'seld'"):
+        recipe_from_dict({"name": "x", "pipeline": {"mixup": {"alpha": 0.2}}})
+
+
 def test_baseline_recipes_load_build_and_state_the_baseline():
     from pathlib import Path
 
@@ -307,6 +335,7 @@ def test_baseline_recipes_load_build_and_state_the_baseline():
     assert (teacher.consistency_weight, teacher.ema, teacher.rampup_epochs, teacher.inference) == (2.0, 0.999, 50, "student")
     assert paper.optimizer.name == "adam" and paper.schedule.initial_learning_rate == 1e-3 and paper.training.epochs == 200
     assert paper.schedule.rampup_epochs == teacher.rampup_epochs
+    assert paper.pipeline.mixup == {"alpha": 0.2, "probability": 0.5, "mode": "soft", "mix_unlabeled": False}
     evaluation = paper.evaluation
     assert (evaluation.threshold, evaluation.median_filter, evaluation.filter_on) == (0.5, 7, "binary")
     assert (evaluation.t_collar, evaluation.percentage_of_length, evaluation.psds) == (0.2, 0.2, True)

@@ -77,9 +77,12 @@ class Task(abc.ABC):
             fields are the group's keys; unknown keys are errors).
         monitor: the logged validation score that keeps the best snapshot.
         mode: "min" or "max": whether a lower or higher `monitor` is better.
+        pipeline_augmentations: the `pipeline` augmentation keys that
+            `augmentations` applies (`seld_tf.recipes.PipelineSpec`).
     """
 
     groups: ClassVar[Mapping[str, type]] = {}
+    pipeline_augmentations: ClassVar[tuple[str, ...]] = ()
     monitor: ClassVar[str] = "val_loss"
     mode: ClassVar[str] = "min"
 

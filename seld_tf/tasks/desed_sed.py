@@ -418,6 +418,7 @@ class DesedSedTask(Task):
     """SED on a DESED tree (real, or the stand-in of `seld-tf synth desed`)."""
 
     groups = {"data": DesedDataSpec, "loss": DesedLossSpec, "evaluation": DesedEvaluationSpec}
+    pipeline_augmentations = ("mixup",)
     mode = "max"
 
     def __init__(self, recipe):
@@ -523,6 +524,15 @@ class DesedSedTask(Task):
 
         dataset, steps = super().train_dataset(label_transform)
         return dataset.map(self._complete_batch(), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE), steps
+
+    def augmentations(self) -> list:
+        """`pipeline.mixup`: `seld_tf.augment.Mixup`, pairing clips of the same subset."""
+        mixup = self.recipe.pipeline.mixup
+        if not mixup:
+            return []
+        from seld_tf.augment import Mixup
+
+        return [Mixup(**mixup, seed=self.recipe.training.seed + 3)]
 
     def _complete_batch(self) -> Callable:
         import keras

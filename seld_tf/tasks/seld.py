@@ -113,6 +113,7 @@ class SeldTask(Task):
     """SELD on a folder in the DCASE2020 Task 3 layout (real or synthesized)."""
 
     groups = {"data": SeldDataSpec, "loss": SeldLossSpec, "evaluation": SeldEvaluationSpec}
+    pipeline_augmentations = ("foa_rotation", "spec_augment")
     monitor = "val_seld"
     mode = "min"
 
