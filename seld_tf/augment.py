@@ -403,7 +403,9 @@ class Mixup:
             example) is mixed at all (baseline: 0.5).
         mode: "soft" or "hard" target mixing (baseline default: "soft").
         per_example_lambda: draw `lam` and the mix-or-not decision per
-            example; otherwise one per batch, as the baseline.
+            example; otherwise one decision per batch and one `lam` per
+            group of examples paired together (per batch with "any"), as
+            the baseline.
         pairing: "same_targets" or "any", see above.
         mix_unlabeled: also mix the examples that have no target (every
             sample weight 0); False leaves them as they are, as the baseline
@@ -441,12 +443,16 @@ class Mixup:
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed)
 
-    def _partners(self, batch: tf.Tensor, sample_weights: Mapping[str, tf.Tensor] | None) -> tf.Tensor:
+    def _groups(self, batch: tf.Tensor, sample_weights: Mapping[str, tf.Tensor] | None) -> tf.Tensor:
+        """int32 `[B]`: the examples' target-presence pattern with "same_targets" (a bit per target), else 0."""
         group = tf.zeros([batch], tf.int32)
         if self.pairing == "same_targets" and sample_weights:
             for bit, key in enumerate(sorted(sample_weights)):
                 present = tf.reshape(sample_weights[key], [batch, -1])[:, 0] > 0
                 group += tf.cast(present, tf.int32) * 2**bit
+        return group
+
+    def _partners(self, batch: tf.Tensor, group: tf.Tensor) -> tf.Tensor:
         # Both orders list the groups as contiguous blocks of the same sizes,
         # in the same order: the k-th of one and the k-th of the other share a group.
         by_group = tf.argsort(group, stable=True)
@@ -456,11 +462,16 @@ class Mixup:
 
     def __call__(self, features: tf.Tensor, labels: Mapping[str, tf.Tensor], sample_weights=None) -> tuple:
         batch = tf.shape(features)[0]
-        draws = batch if self.per_example_lambda else 1
-        lam = keras.random.beta([draws], self.alpha, self.alpha, seed=self._seed_generator)
-        mixed = keras.random.uniform([draws], seed=self._seed_generator) < self.probability
-        lam = tf.broadcast_to(tf.where(mixed, lam, 1.0), [batch])
-        mixed = tf.broadcast_to(mixed, [batch])
+        group = self._groups(batch, sample_weights)
+        if self.per_example_lambda:
+            lam = keras.random.beta([batch], self.alpha, self.alpha, seed=self._seed_generator)
+            mixed = keras.random.uniform([batch], seed=self._seed_generator) < self.probability
+        else:
+            # One weight per group, as the baseline calls its mixup once per subset; one coin for the batch.
+            groups = 2 ** len(sample_weights or ()) if self.pairing == "same_targets" else 1
+            lam = tf.gather(keras.random.beta([groups], self.alpha, self.alpha, seed=self._seed_generator), group)
+            mixed = tf.broadcast_to(keras.random.uniform([1], seed=self._seed_generator) < self.probability, [batch])
+        lam = tf.where(mixed, lam, 1.0)
         if not self.mix_unlabeled:
             if not sample_weights:
                 raise ConfigError("Mixup(mix_unlabeled=False) needs the batch's sample weights to find the unlabelled examples")
@@ -469,7 +480,7 @@ class Mixup:
             )
             mixed &= labelled
             lam = tf.where(labelled, lam, 1.0)
-        partner = tf.where(mixed, self._partners(batch, sample_weights), tf.range(batch))
+        partner = tf.where(mixed, self._partners(batch, group), tf.range(batch))
         return mix_batch(features, dict(labels), partner, lam, self.mode, sample_weights)
 
     def get_config(self) -> dict:

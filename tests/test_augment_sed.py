@@ -144,6 +144,29 @@ def test_mixup_is_seeded_and_probability_zero_is_the_identity():
     np.testing.assert_array_equal(mixed, features)
 
 
+def test_mixup_draws_one_weight_per_group_of_partners():
+    # Rows 0-1 strong, 2-3 weak; with two rows a group either swaps (both mixed) or stays.
+    codes = np.array([1.0, 10.0, 100.0, 1000.0], np.float32)
+    features = np.broadcast_to(codes[:, None, None, None], (4, WINDOW, BINS, CHANNELS)).astype(np.float32)
+    labels = {"weak": np.zeros((4, CLASSES), np.float32)}
+    weights = {"strong": np.array([1, 1, 0, 0], np.float32)[:, None], "weak": np.array([0, 0, 1, 1], np.float32)}
+    mixup = Mixup(alpha=1.0, probability=1.0, seed=4)
+    lams = []
+    for _ in range(12):
+        mixed = as_numpy(mixup(tf.constant(features), labels, weights))[0][:, 0, 0, 0]
+        group_lams = []
+        for first, second in ((0, 1), (2, 3)):
+            if np.allclose(mixed[[first, second]], codes[[first, second]]):
+                continue
+            lam_first = (mixed[first] - codes[second]) / (codes[first] - codes[second])
+            lam_second = (mixed[second] - codes[first]) / (codes[second] - codes[first])
+            np.testing.assert_allclose(lam_first, lam_second, rtol=1e-4)
+            group_lams.append(lam_first)
+        if len(group_lams) == 2:
+            lams.append(group_lams)
+    assert lams and any(abs(strong - weak) > 1e-3 for strong, weak in lams)
+
+
 def test_mixup_can_leave_the_unlabelled_examples_as_they_are():
     # Rows 0-1 strong, 2-3 weak, 4-7 unlabelled (no target weighted), as a [2, 2, 4] DESED batch.
     features, labels, _ = random_batch(batch=8, seed=1)
