@@ -75,6 +75,15 @@ def values(variables) -> list[np.ndarray]:
     return [keras.ops.convert_to_numpy(variable) for variable in variables]
 
 
+def nested_layers(model) -> list:
+    layers = []
+    for layer in model.layers:
+        layers.append(layer)
+        if isinstance(layer, keras.Model):
+            layers.extend(nested_layers(layer))
+    return layers
+
+
 def student_weights(model) -> list:
     return [weight for layer in model.layers for weight in layer.weights]
 
@@ -111,6 +120,46 @@ def test_ema_update_after_a_step():
     assert any(not np.allclose(b, s) for b, s in zip(before, student))
     for b, a, s in zip(before, after, student):
         np.testing.assert_allclose(a, 0.3 * b + 0.7 * s, rtol=1e-5, atol=1e-6)
+
+
+def test_a_teacher_in_training_mode_keeps_its_own_batchnorm_statistics():
+    """With `teacher_training` (the baseline's teacher): the consistency targets come from the teacher in
+    training mode (dropout on, BatchNorm on the batch's statistics), the EMA covers the student's trainable
+    weights only, and the teacher's BatchNorm moving statistics are updated by its own forward pass."""
+    model = tiny_mean_teacher(ema=0.3, rampup_epochs=0, teacher_training=True)
+    reference = tiny_mean_teacher(ema=0.3, rampup_epochs=0)
+    assert {id(w) for w in model.trainable_weights} == {id(w) for w in student_weights(model) if w.trainable}
+    assert len(model.trainable_weights) == len(reference.trainable_weights) and not model.teacher.trainable_weights
+    perturb_teacher(model)
+    before = values(model.teacher.weights)
+    features, labels = batch()
+    model.train_on_batch(features, labels)
+    after, students = values(model.teacher.weights), student_weights(model)
+    moving = [i for i, weight in enumerate(students) if "moving" in weight.path]
+    assert moving
+    for i, (b, a, student) in enumerate(zip(before, after, students)):
+        if student.trainable:
+            np.testing.assert_allclose(a, 0.3 * b + 0.7 * keras.ops.convert_to_numpy(student), rtol=1e-5, atol=1e-6)
+    for i in moving:
+        # Moved, by the teacher's own update (momentum 0.01 in Keras' convention), not by the EMA.
+        assert not np.allclose(after[i], before[i])
+        assert not np.allclose(after[i], 0.3 * before[i] + 0.7 * keras.ops.convert_to_numpy(students[i]), atol=1e-6)
+    # The first BatchNorm's moving mean, by hand: momentum m keeps m of the old value and adds (1 - m) of the
+    # batch mean of its input, the first convolution (the teacher's weights before the step) of the features
+    # (the scaler is the identity here).
+    index = {id(weight): i for i, weight in enumerate(students)}
+    conv = next(layer for layer in nested_layers(model) if isinstance(layer, keras.layers.Conv2D))
+    norm = next(layer for layer in nested_layers(model) if isinstance(layer, keras.layers.BatchNormalization))
+    kernel, bias = before[index[id(conv.kernel)]], before[index[id(conv.bias)]]
+    inputs = keras.ops.convert_to_numpy(keras.ops.conv(features, kernel, padding=conv.padding)) + bias
+    i = index[id(norm.moving_mean)]
+    expected = norm.momentum * before[i] + (1 - norm.momentum) * inputs.mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(after[i], expected, rtol=1e-4, atol=1e-5)
+    # The consistency target differs from the inference-mode one (dropout, batch statistics).
+    train_mode = model.teacher(features, training=True)["strong"]
+    inference_mode = model.teacher(features, training=False)["strong"]
+    assert not np.allclose(keras.ops.convert_to_numpy(train_mode), keras.ops.convert_to_numpy(inference_mode))
+    assert not model.teacher.trainable
 
 
 def test_ema_is_a_plain_average_at_first():
@@ -178,14 +227,14 @@ def test_fit_logs_the_consistency_and_its_ramped_weight():
 
 
 def test_keras_file_keeps_the_teacher(tmp_path):
-    model = tiny_mean_teacher(ema=0.5, rampup_epochs=0, inference="teacher")
+    model = tiny_mean_teacher(ema=0.5, rampup_epochs=0, inference="teacher", teacher_training=True)
     model.train_on_batch(*batch())
     features, _ = batch(seed=5)
     path = tmp_path / "mean_teacher.keras"
     model.save(path)
     restored = load_model(path)
     assert isinstance(restored, MeanTeacherModel)
-    assert (restored.ema, restored.consistency_weight, restored.inference) == (0.5, 2.0, "teacher")
+    assert (restored.ema, restored.consistency_weight, restored.inference) == (0.5, 2.0, "teacher") and restored.teacher_training
     for expected, actual in zip(values(model.teacher.weights), values(restored.teacher.weights)):
         np.testing.assert_array_equal(actual, expected)
     for expected, actual in zip(values(student_weights(model)), values(student_weights(restored))):
@@ -249,7 +298,9 @@ def test_recipe_schema_and_hook():
     inputs = keras.Input((None, BINS, 1))
     network = build_crnn_dcase2022((None, BINS, 1), CLASSES, filters=(2, 2), pooling=((2, 2), (2, 8)), units=2)
     model = DesedSedTask(recipe).functional_model(inputs, network(inputs), "hooked")
-    assert isinstance(model, MeanTeacherModel) and (model.ema, model.rampup_epochs) == (0.9, 1)
+    assert isinstance(model, MeanTeacherModel) and (model.ema, model.rampup_epochs) == (0.9, 1) and not model.teacher_training
+    trained_mode = recipe.replace(loss={"mean_teacher": {"consistency_weight": 2.0, "teacher_training": True}})
+    assert DesedSedTask(trained_mode).functional_model(inputs, network(inputs), "hooked").teacher_training
     plain = recipe.replace(loss={"mean_teacher": {"consistency_weight": 0.0}})
     assert not isinstance(DesedSedTask(plain).functional_model(inputs, network(inputs), "plain"), MeanTeacherModel)
     with pytest.raises(ConfigError, match="loss.mean_teacher.inference"):
@@ -333,6 +384,7 @@ def test_baseline_recipes_load_build_and_state_the_baseline():
     assert not loss.from_logits and not loss.weak_from_strong
     teacher = loss.mean_teacher
     assert (teacher.consistency_weight, teacher.ema, teacher.rampup_epochs, teacher.inference) == (2.0, 0.999, 50, "student")
+    assert teacher.teacher_training
     assert paper.optimizer.name == "adam" and paper.schedule.initial_learning_rate == 1e-3 and paper.training.epochs == 200
     assert paper.schedule.rampup_epochs == teacher.rampup_epochs
     assert paper.pipeline.mixup == {"alpha": 0.2, "probability": 0.5, "mode": "soft", "mix_unlabeled": False}

@@ -44,15 +44,19 @@ class MeanTeacherModel(keras.Model):
       `w(s) * sum_o mean((student_o - stop_gradient(teacher_o))^2)` over the
       outputs `o` of `consistency_outputs`, on every row of the batch, the
       teacher run in inference mode (no dropout, BatchNorm on its moving
-      statistics);
+      statistics), or with `teacher_training` in training mode, as PyTorch
+      Lightning runs the baseline's teacher (dropout on, BatchNorm on the
+      batch's statistics, updating the teacher's own moving statistics);
     - `w(s) = consistency_weight * rampup_factor(s, rampup_epochs x steps
       per epoch)`: DESED_task's `const_max` times its exponential warm-up,
       `exp(-5 (1 - s / R)^2)` until step R, then 1;
-    - after the optimizer's update, every teacher weight (BatchNorm moving
-      statistics included, since the teacher runs in inference mode) becomes
-      `a t + (1 - a) v` with `v` the student's, `a = min(ema, 1 - 1 / (s + 1))`:
+    - after the optimizer's update, every teacher weight becomes `a t + (1 -
+      a) v` with `v` the student's, `a = min(ema, 1 - 1 / (s + 1))`:
       DESED_task's `update_ema`, the plain mean of the student's states so
-      far (its initial one included) while `1 - 1 / (s + 1) < ema`.
+      far (its initial one included) while `1 - 1 / (s + 1) < ema`. In
+      inference mode that covers the BatchNorm moving statistics too (the
+      teacher never updates its own); with `teacher_training`, as in the
+      baseline, only the student's trainable weights are averaged.
 
     Under `tf.distribute` the update is a plain assignment on each replica's
     copy, as BatchNorm updates its moving statistics: the student's trained
@@ -82,6 +86,8 @@ class MeanTeacherModel(keras.Model):
         ema: float in [0, 1), the EMA factor.
         rampup_epochs: int, epochs of the ramp-up; 0 for none.
         inference: "student" or "teacher", the network that predicts.
+        teacher_training: run the teacher in training mode for the
+            consistency targets (the baseline's behaviour); else inference mode.
 
     References:
         - Tarvainen and Valpola, "Mean teachers are better role models",
@@ -98,6 +104,7 @@ class MeanTeacherModel(keras.Model):
         ema: float = 0.999,
         rampup_epochs: int = 50,
         inference: str = "student",
+        teacher_training: bool = False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -115,13 +122,29 @@ class MeanTeacherModel(keras.Model):
         self.ema = float(ema)
         self.rampup_epochs = int(rampup_epochs)
         self.inference = inference
+        self.teacher_training = bool(teacher_training)
         self.rampup_steps = self.add_weight(shape=(), initializer="zeros", trainable=False, name="rampup_steps")
         self.consistency_tracker = keras.metrics.Mean(name="consistency_loss")
         # A clone of the graph made through a plain functional view of it (cloning `self` would clone the subclass).
         self.teacher = keras.models.clone_model(keras.Model(self.input, self.output, name="teacher"))
         self.teacher.trainable = False
+        if self.teacher_training:
+            # Keras' BatchNorm uses batch statistics only in a trainable layer; the optimizer still
+            # skips the teacher (`trainable_weights`).
+            for layer in _nested_layers(self.teacher):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = True
         for teacher, student in self._teacher_pairs():
             teacher.assign(student)
+
+    @property
+    def trainable_weights(self):
+        teacher = {id(weight) for weight in self.teacher.weights}
+        return [weight for weight in super().trainable_weights if id(weight) not in teacher]
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
 
     def _teacher_pairs(self) -> list[tuple[keras.Variable, keras.Variable]]:
         """`(teacher weight, student weight)` pairs: the clone has the graph's layers, and their weights, in order."""
@@ -142,7 +165,7 @@ class MeanTeacherModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        targets = self.teacher(x, training=False)
+        targets = self.teacher(x, training=self.teacher_training)
         consistency = ops.sum(
             ops.stack(
                 [ops.mean(ops.square(y_pred[name] - ops.stop_gradient(targets[name]))) for name in self.consistency_outputs]
@@ -158,7 +181,8 @@ class MeanTeacherModel(keras.Model):
         step = ops.cast(self.optimizer.iterations, "float32")
         decay = ops.minimum(self.ema, 1.0 - 1.0 / (step + 1.0))
         for teacher, student in self._teacher_pairs():
-            teacher.assign(decay * teacher + (1.0 - decay) * student)
+            if student.trainable or not self.teacher_training:
+                teacher.assign(decay * teacher + (1.0 - decay) * student)
         return logs
 
     def fit(self, *args, steps_per_epoch=None, **kwargs):
@@ -185,7 +209,15 @@ class MeanTeacherModel(keras.Model):
             "ema": self.ema,
             "rampup_epochs": self.rampup_epochs,
             "inference": self.inference,
+            "teacher_training": self.teacher_training,
         }
+
+
+def _nested_layers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _nested_layers(layer)
 
 
 def _scaled_for_replicas(value):

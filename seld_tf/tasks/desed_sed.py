@@ -125,13 +125,17 @@ class MeanTeacherSpec:
     `rampup_epochs`: epochs of the exponential ramp-up of the weight (50).
     `inference`: the network that predicts after training (validation scores,
     the best snapshot, evaluation, export): "student" (the baseline's
-    published numbers) or "teacher".
+    published numbers) or "teacher". `teacher_training`: the teacher makes
+    its consistency targets in training mode (dropout, BatchNorm on batch
+    statistics, its own moving statistics), as the baseline's does; else in
+    inference mode.
     """
 
     consistency_weight: float = field(0.0, ge=0)
     ema: float = field(0.999, ge=0, lt=1)
     rampup_epochs: int = field(50, ge=0)
     inference: str = "student"
+    teacher_training: bool = False
 
     def __post_init__(self):
         if self.inference not in INFERENCE_NETWORKS:
@@ -584,6 +588,7 @@ class DesedSedTask(Task):
             ema=spec.ema,
             rampup_epochs=spec.rampup_epochs,
             inference=spec.inference,
+            teacher_training=spec.teacher_training,
         )
 
     def compile_args(self) -> tuple[dict, Callable | None]:
