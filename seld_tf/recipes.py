@@ -32,6 +32,7 @@ def field(default, **bounds):
     return dataclasses.field(default=default, metadata={"bounds": bounds})
 
 
+SCALERS = ("dataset", "instance_minmax")
 MIXUP_KEYS = {"alpha", "probability", "mode", "per_example_lambda", "pairing", "mix_unlabeled"}
 PIPELINE_AUGMENTATIONS = ("spec_augment", "foa_rotation", "mixup")
 
@@ -77,11 +78,19 @@ class PipelineSpec:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """A registered builder, an optional size preset of it, and argument overrides."""
+    """A registered builder, an optional size preset of it, and argument overrides; `scaler`, the
+    model's input scaling: "dataset" (per bin and channel, by the training features' mean and
+    standard deviation) or "instance_minmax" (each clip to [0, 1] by its own range, the DCASE2022
+    Task 4 baseline's)."""
 
     name: str = "seldnet"
     preset: str | None = "paper"
     args: dict = dataclasses.field(default_factory=dict)
+    scaler: str = "dataset"
+
+    def __post_init__(self):
+        if self.scaler not in SCALERS:
+            raise ConfigError(f"model.scaler: expected one of {list(SCALERS)}, found {self.scaler!r}")
 
 
 @dataclasses.dataclass(frozen=True)

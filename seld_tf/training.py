@@ -47,7 +47,8 @@ def build_task_model(task: Task) -> keras.Model:
     mean, scale = task.feature_scaler()
     args = {**task.model_args(), **recipe.model.args}
     inputs, outputs = build_scaled_network(
-        recipe.model.name, recipe.model.preset, args, mean, scale, task.input_frames(), recipe.training.precision
+        recipe.model.name, recipe.model.preset, args, mean, scale, task.input_frames(), recipe.training.precision,
+        recipe.model.scaler,
     )
     return task.functional_model(inputs, outputs, name=recipe.name)
 

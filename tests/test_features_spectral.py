@@ -1,5 +1,7 @@
 """STFT and log-mel: the numpy path against librosa and definitions, the TF path against numpy."""
 
+import dataclasses
+
 import librosa
 import numpy as np
 import pytest
@@ -75,6 +77,27 @@ def test_top_db_clips_each_channel_relative_to_its_own_maximum():
     assert features[..., 1].min() == pytest.approx(quiet_max - 80)
     features_tf = log_mel_tf(stft_tf(audio, config, "float64"), config).numpy()
     np.testing.assert_allclose(features_tf, features, rtol=0, atol=DB_TOLERANCE["float64"])
+
+
+def test_db_clamp_bounds_the_db_values_as_the_dcase2022_baseline_clamps():
+    config = get_preset("desed_baseline")
+    assert config.db_clamp == (-25.0, 40.0)  # torchaudio's [-50, 80] of 20 log10 |X|
+    t = np.arange(8000) / 16000
+    # Silence (amin 1e-5: -50 dB before the clamp), then a tone far louder than full scale.
+    audio = np.concatenate([np.zeros(8000), 100 * np.sin(2 * np.pi * 1000 * t)])[:, None]
+    unclamped = log_mel(stft(audio, config), dataclasses.replace(config, db_clamp=None))
+    clamped = log_mel(stft(audio, config), config)
+    assert unclamped.min() < -25 and unclamped.max() > 40
+    np.testing.assert_array_equal(clamped, np.clip(unclamped, -25, 40))
+    assert clamped.min() == -25 and clamped.max() == 40
+    features_tf = log_mel_tf(stft_tf(audio, config, "float64"), config).numpy()
+    np.testing.assert_allclose(features_tf, clamped, rtol=0, atol=DB_TOLERANCE["float64"])
+    assert FeatureConfig.from_dict({**config.to_dict(), "db_clamp": [-25, 40]}) == config
+    for bad in ([40, -25], [1.0], ["low", 2]):
+        with pytest.raises(ConfigError, match="db_clamp"):
+            dataclasses.replace(config, db_clamp=bad)
+    with pytest.raises(ConfigError, match="db_clamp"):
+        FeatureConfig(log="log_eps", db_clamp=(-1.0, 1.0))
 
 
 def test_log_eps_of_magnitude_follows_the_definition():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from seld_tf.layers.normalization import FusedBatchNormalization
+from seld_tf.layers.normalization import FusedBatchNormalization, InstanceMinMaxScaling
 
 
 def _pair(policy: str, shape, **kwargs):
@@ -90,3 +90,39 @@ def test_keras_file_round_trip(tmp_path):
     assert isinstance(loaded.get_layer("bn"), FusedBatchNormalization)
     assert loaded.get_layer("bn").momentum == 0.8
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_instance_min_max_scaling_maps_each_example_to_its_own_range():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 4, 2)).astype("float32") * np.array([1.0, 10.0, 0.1])[:, None, None, None]
+    y = keras.ops.convert_to_numpy(InstanceMinMaxScaling()(x))
+    for example, scaled in zip(x, y):
+        expected = (example - example.min()) / (example.max() - example.min() + 1e-8)
+        np.testing.assert_allclose(scaled, expected, rtol=1e-5, atol=1e-6)
+        assert scaled.min() == 0 and scaled.max() == pytest.approx(1, abs=1e-6)
+    # A constant example: zeros, not a division by zero.
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(InstanceMinMaxScaling()(np.full((1, 2, 3, 1), 7.0))), 0)
+
+
+def test_a_network_behind_instance_min_max_scaling_ignores_a_clip_gain_and_offset(tmp_path):
+    from seld_tf.errors import ConfigError
+    from seld_tf.models.registry import build_scaled_network
+
+    bins = 16
+    args = {"num_classes": 3, "filters": (2, 2), "pooling": ((2, 2), (2, 8)), "units": 2}
+    inputs, outputs = build_scaled_network(
+        "crnn_dcase2022", "cpu", args, np.zeros((bins, 1)), np.ones((bins, 1)), scaler="instance_minmax"
+    )
+    model = keras.Model(inputs, outputs)
+    assert isinstance(model.get_layer("feature_scaler"), InstanceMinMaxScaling)
+    x = np.random.default_rng(1).normal(size=(2, 8, bins, 1)).astype("float32")
+    # A dB front end's gain is an offset, its scale a factor: the scaled input, hence the output, is the same.
+    for name, value in model(x).items():
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(model(3.0 * x - 20.0)[name]),
+                                   keras.ops.convert_to_numpy(value), rtol=1e-4, atol=1e-5)
+    path = tmp_path / "minmax.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(x)["weak"]), keras.ops.convert_to_numpy(model(x)["weak"]), rtol=1e-6)
+    with pytest.raises(ConfigError, match="model.scaler"):
+        build_scaled_network("crnn_dcase2022", "cpu", args, np.zeros((bins, 1)), np.ones((bins, 1)), scaler="minmax")

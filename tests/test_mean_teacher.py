@@ -378,7 +378,7 @@ def test_baseline_recipes_load_build_and_state_the_baseline():
     assert (paper.data.train, paper.data.validation, paper.data.test) == ("synthetic_train", "synthetic_validation", "validation")
     assert paper.pipeline.subsets == {"train": 12, "weak": 12, "unlabeled": 24} and paper.pipeline.epoch_subset == "weak"
     assert paper.pipeline.train_frames == 628  # 10 s at hop 256 (625 frames), a multiple of the 4x pooling
-    assert (paper.model.name, paper.model.preset) == ("crnn_dcase2022", "paper")
+    assert (paper.model.name, paper.model.preset, paper.model.scaler) == ("crnn_dcase2022", "paper", "instance_minmax")
     loss = paper.loss
     assert (loss.strong_weight, loss.weak_weight, loss.reconstruction_weight, loss.kl_weight) == (1.0, 1.0, 0.0, 0.0)
     assert not loss.from_logits and not loss.weak_from_strong

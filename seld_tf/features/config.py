@@ -81,6 +81,10 @@ class FeatureConfig:
         amin: Floor of the dB conversion.
         top_db: Clip each channel to at most this many dB below its maximum
             over the clip; None disables clipping.
+        db_clamp: None or `(low, high)`: clamp the dB values to this range
+            after the conversion (and after `top_db`), in its units, e.g. the
+            DCASE2022 Task 4 baseline's clamp of its 20 log10 magnitude to
+            [-50, 80] is `(-25, 40)` of this 10 log10 scale.
         log_eps: Offset of the "log_eps" compression.
         iv_mapping: Which FOA channels form the intensity vector's x, y, z:
             "acn" = channels 3, 1, 2 (X, Y, Z of ACN order W, Y, Z, X);
@@ -113,6 +117,7 @@ class FeatureConfig:
     ref: float = 1.0
     amin: float = 1e-10
     top_db: float | None = 80.0
+    db_clamp: tuple[float, float] | None = None
     log_eps: float = 1e-8
     iv_mapping: str = "acn"
     gcc_lags: int = 64
@@ -158,6 +163,20 @@ class FeatureConfig:
             _check_number(name, getattr(self, name), positive=True)
         if self.top_db is not None:
             _check_number("top_db", self.top_db, positive=False)
+        if self.db_clamp is not None:
+            bounds = tuple(self.db_clamp) if isinstance(self.db_clamp, (list, tuple)) else ()
+            if (
+                len(bounds) != 2
+                or any(isinstance(b, bool) or not isinstance(b, numbers.Real) or not math.isfinite(b) for b in bounds)
+                or not bounds[0] < bounds[1]
+                or self.log != "db"
+            ):
+                raise ConfigError(
+                    f"FeatureConfig.db_clamp: expected None or [low, high] dB with low < high (and log 'db'), "
+                    f"found {self.db_clamp!r}"
+                )
+            # A YAML list arrives as a list; the frozen config keeps a hashable tuple.
+            object.__setattr__(self, "db_clamp", (float(bounds[0]), float(bounds[1])))
         if self.loudness_lufs is not None:
             low, high = LOUDNESS_RANGE_LUFS
             value = self.loudness_lufs
@@ -335,10 +354,11 @@ PRESETS: dict[str, FeatureConfig] = {
     # DCASE2022 Task 4 baseline front end (specs/mtl_vae.md §3, DESED_task
     # sed_trainer.py; torchaudio MelSpectrogram defaults): 16 kHz, symmetric
     # Hamming 2048, hop 256, centred with reflect padding, magnitude, 128 HTK
-    # mels 0 - 8 kHz without normalisation, dB with amin 1e-5. Not expressible
-    # here, so left to the caller: torchaudio's 20*log10 (twice this), its clamp
-    # to [-50, 80] dB, its 626th frame of a 10 s clip (1 + S // 256; this keeps
-    # 625) and the per-clip min-max scaling.
+    # mels 0 - 8 kHz without normalisation, dB with amin 1e-5, clamped to
+    # torchaudio's [-50, 80] dB of its 20*log10 scale (twice this one; a scale
+    # that the per-clip min-max scaling, `model.scaler: instance_minmax`, or
+    # the per-bin standardisation removes). Not reproduced: its 626th frame of
+    # a 10 s clip (1 + S // 256; this keeps 625).
     "desed_baseline": FeatureConfig(
         sample_rate=16000,
         n_fft=2048,
@@ -354,6 +374,7 @@ PRESETS: dict[str, FeatureConfig] = {
         spectrum="magnitude",
         amin=1e-5,
         top_db=None,
+        db_clamp=(-25.0, 40.0),
     ),
 }
 

@@ -161,9 +161,10 @@ def _resample_quality(resample: str | None) -> str | None:
 
 def _cache_identity(config: FeatureConfig, array_format: str, resample: str | None, downmix: bool = False) -> dict:
     config_dict = config.to_dict()
-    if config_dict["loudness_lufs"] is None:
-        # Only when set, so that caches made before the option existed stay valid.
-        del config_dict["loudness_lufs"]
+    for key in ("loudness_lufs", "db_clamp"):
+        if config_dict[key] is None:
+            # Only when set, so that caches made before the option existed stay valid.
+            del config_dict[key]
     identity = {
         "version": CACHE_FORMAT_VERSION,
         "array_format": array_format,

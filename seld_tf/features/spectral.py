@@ -111,6 +111,8 @@ def log_mel(spec: np.ndarray, config: FeatureConfig) -> np.ndarray:
         logged = np.stack(
             [librosa.power_to_db(channel, ref=config.ref, amin=config.amin, top_db=config.top_db) for channel in mel]
         )
+        if config.db_clamp is not None:
+            logged = np.clip(logged, *config.db_clamp)
     else:
         logged = np.log(mel + config.log_eps)
     return np.transpose(logged, (1, 2, 0))
@@ -243,6 +245,8 @@ def log_mel_tf(spec: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
         if config.top_db is not None:
             floor = tf.reduce_max(logged, axis=[-2, -1], keepdims=True) - config.top_db
             logged = tf.maximum(logged, floor)
+        if config.db_clamp is not None:
+            logged = tf.clip_by_value(logged, *config.db_clamp)
     else:
         logged = tf.math.log(mel + config.log_eps)
     return channels_last_tf(logged)

@@ -1,4 +1,4 @@
-"""Batch normalization of channels-last feature maps through TensorFlow's fused kernel."""
+"""Batch normalization of channels-last feature maps through TensorFlow's fused kernel; per-example min-max scaling."""
 
 from __future__ import annotations
 
@@ -75,3 +75,36 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 is_training=False,
             )
         return outputs
+
+
+@keras.saving.register_keras_serializable(package="seld_tf")
+class InstanceMinMaxScaling(keras.layers.Layer):
+    """Scales each example to [0, 1] by its own minimum and maximum: `(x - min) / (max - min + epsilon)`.
+
+    The minimum and maximum are taken over every axis but the batch axis
+    (frames, bins and channels of a `[B, T, F, C]` feature map): the
+    DCASE2022 Task 4 baseline's input scaling (DESED_task's
+    `TorchScaler("instance", "minmax", dims=(1, 2))`, epsilon 1e-8). It has
+    no weights, so a model scaled this way needs no training statistics.
+
+    Args:
+        epsilon: added to the range, > 0.
+    """
+
+    def __init__(self, epsilon: float = 1e-8, **kwargs):
+        super().__init__(**kwargs)
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be > 0, received {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        axes = tuple(range(1, len(inputs.shape)))
+        low = keras.ops.min(inputs, axis=axes, keepdims=True)
+        high = keras.ops.max(inputs, axis=axes, keepdims=True)
+        return (inputs - low) / (high - low + self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epsilon": self.epsilon}

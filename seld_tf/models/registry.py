@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from seld_tf.errors import ConfigError
+from seld_tf.recipes import SCALERS
 
 # name -> (module, builder function, presets dict)
 MODELS = {
@@ -56,12 +57,15 @@ def build_model(name: str, preset: str | None = None, **kwargs) -> keras.Model:
 
 
 def build_scaled_network(name: str, preset: str | None, args: dict, mean, scale, input_frames: int | None = None,
-                         precision: str = "float32"):
+                         precision: str = "float32", scaler: str = "dataset"):
     """`(inputs, outputs)` of model `name` (`build_model`) with the features' scaler as its first layer.
 
     The scaler lives in the model so that a saved or exported model takes raw
-    features, as the feature extractor writes them: `(features - mean) /
-    scale`, both `[F, C]`; the input is `[B, input_frames, F, C]`.
+    features, as the feature extractor writes them. `scaler` "dataset":
+    `(features - mean) / scale` with the training features' statistics, both
+    `[F, C]`; "instance_minmax": each example to [0, 1] by its own range
+    (`seld_tf.layers.normalization.InstanceMinMaxScaling`; `mean` and
+    `scale` give only the shape). The input is `[B, input_frames, F, C]`.
 
     The network's layers take the Keras dtype policy `precision` (a recipe's
     `training.precision`): each layer keeps its policy (a saved model too),
@@ -70,6 +74,8 @@ def build_scaled_network(name: str, preset: str | None, args: dict, mean, scale,
     float32 probabilities and directions. Only Keras is used, so the network
     builds on any Keras backend.
     """
+    if scaler not in SCALERS:
+        raise ConfigError(f"model.scaler: expected one of {list(SCALERS)}, found {scaler!r}")
     input_shape = (input_frames, *np.shape(mean))
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
@@ -78,7 +84,14 @@ def build_scaled_network(name: str, preset: str | None, args: dict, mean, scale,
     finally:
         keras.config.set_dtype_policy(previous)
     inputs = keras.Input(input_shape, name="features")
-    scaled = keras.layers.Normalization(axis=(-2, -1), mean=mean, variance=np.square(scale), name="feature_scaler")(inputs)
+    if scaler == "instance_minmax":
+        from seld_tf.layers.normalization import InstanceMinMaxScaling
+
+        scaled = InstanceMinMaxScaling(name="feature_scaler")(inputs)
+    else:
+        scaled = keras.layers.Normalization(
+            axis=(-2, -1), mean=mean, variance=np.square(scale), name="feature_scaler"
+        )(inputs)
     outputs = core(scaled)
     if precision != "float32":
         outputs = {key: _float32_output(key, output) for key, output in outputs.items()}
