@@ -443,13 +443,12 @@ class Mixup:
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed)
 
-    def _groups(self, batch: tf.Tensor, sample_weights: Mapping[str, tf.Tensor] | None) -> tf.Tensor:
+    def _groups(self, present: list[tf.Tensor], batch: tf.Tensor) -> tf.Tensor:
         """int32 `[B]`: the examples' target-presence pattern with "same_targets" (a bit per target), else 0."""
         group = tf.zeros([batch], tf.int32)
-        if self.pairing == "same_targets" and sample_weights:
-            for bit, key in enumerate(sorted(sample_weights)):
-                present = tf.reshape(sample_weights[key], [batch, -1])[:, 0] > 0
-                group += tf.cast(present, tf.int32) * 2**bit
+        if self.pairing == "same_targets":
+            for bit, target_present in enumerate(present):
+                group += tf.cast(target_present, tf.int32) * 2**bit
         return group
 
     def _partners(self, batch: tf.Tensor, group: tf.Tensor) -> tf.Tensor:
@@ -462,22 +461,22 @@ class Mixup:
 
     def __call__(self, features: tf.Tensor, labels: Mapping[str, tf.Tensor], sample_weights=None) -> tuple:
         batch = tf.shape(features)[0]
-        group = self._groups(batch, sample_weights)
+        # Per target (in name order), bool `[B]`: whether each example has it.
+        present = [tf.reshape(sample_weights[key], [batch, -1])[:, 0] > 0 for key in sorted(sample_weights or ())]
+        group = self._groups(present, batch)
         if self.per_example_lambda:
             lam = keras.random.beta([batch], self.alpha, self.alpha, seed=self._seed_generator)
             mixed = keras.random.uniform([batch], seed=self._seed_generator) < self.probability
         else:
             # One weight per group, as the baseline calls its mixup once per subset; one coin for the batch.
-            groups = 2 ** len(sample_weights or ()) if self.pairing == "same_targets" else 1
+            groups = 2 ** len(present) if self.pairing == "same_targets" else 1
             lam = tf.gather(keras.random.beta([groups], self.alpha, self.alpha, seed=self._seed_generator), group)
             mixed = tf.broadcast_to(keras.random.uniform([1], seed=self._seed_generator) < self.probability, [batch])
         lam = tf.where(mixed, lam, 1.0)
         if not self.mix_unlabeled:
-            if not sample_weights:
+            if not present:
                 raise ConfigError("Mixup(mix_unlabeled=False) needs the batch's sample weights to find the unlabelled examples")
-            labelled = tf.reduce_any(
-                tf.stack([tf.reshape(weight, [batch, -1])[:, 0] > 0 for weight in sample_weights.values()]), axis=0
-            )
+            labelled = tf.reduce_any(tf.stack(present), axis=0)
             mixed &= labelled
             lam = tf.where(labelled, lam, 1.0)
         partner = tf.where(mixed, self._partners(batch, group), tf.range(batch))

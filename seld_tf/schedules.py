@@ -15,6 +15,15 @@ from keras import ops
 from seld_tf.errors import ConfigError
 
 
+def rampup_factor(step, rampup_steps, exponent: float = -5.0):
+    """DESED_task's `ExponentialWarmup` factor at optimizer step `step` (1 at the first step):
+    `exp(exponent (1 - min(step, R) / R)^2)` for `R = rampup_steps`, 1 when `R = 0`."""
+    step = ops.cast(step, "float32")
+    rampup_steps = ops.cast(rampup_steps, "float32")
+    phase = 1.0 - ops.minimum(step, rampup_steps) / ops.maximum(rampup_steps, 1.0)
+    return ops.where(rampup_steps > 0, ops.exp(exponent * phase * phase), 1.0)
+
+
 @keras.saving.register_keras_serializable(package="seld_tf")
 class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Constant warm-up, then a rate decayed by a fixed factor at given epochs; optionally ramped up.
@@ -135,10 +144,10 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
             num_decays = ops.sum(ops.cast(ops.greater_equal(epoch, boundaries), "float32"))
             learning_rate = self.initial_learning_rate * ops.power(self.decay_rate, num_decays)
             if self.rampup_epochs:
-                length = float(self.rampup_epochs * self.steps_per_epoch)
                 # The baseline's scheduler counts from 1 and steps after each update.
-                progress = ops.minimum(ops.cast(step, "float32") + 1.0, length) / length
-                learning_rate = learning_rate * ops.exp(-5.0 * ops.square(1.0 - progress))
+                learning_rate = learning_rate * rampup_factor(
+                    ops.cast(step, "float32") + 1.0, self.rampup_epochs * self.steps_per_epoch
+                )
             if self.warmup_epochs == 0:
                 return learning_rate
             return ops.where(

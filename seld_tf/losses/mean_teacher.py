@@ -17,16 +17,9 @@ from typing import Mapping, Sequence
 import keras
 from keras import ops
 
+from seld_tf.schedules import rampup_factor
+
 INFERENCE = ("student", "teacher")
-
-
-def rampup_factor(step, rampup_steps, exponent: float = -5.0):
-    """DESED_task's `ExponentialWarmup` factor at optimizer step `step` (1 at the first step):
-    `exp(exponent (1 - min(step, R) / R)^2)` for `R = rampup_steps`, 1 when `R = 0`."""
-    step = ops.cast(step, "float32")
-    rampup_steps = ops.cast(rampup_steps, "float32")
-    phase = 1.0 - ops.minimum(step, rampup_steps) / ops.maximum(rampup_steps, 1.0)
-    return ops.where(rampup_steps > 0, ops.exp(exponent * phase * phase), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="seld_tf")
