@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from seld_tf.datasets.desed import CLASS_NAMES, SUBSETS, DesedDataset
+from seld_tf.datasets.desed import CLASS_NAMES, SUBSETS, DesedDataset, split_names
 from seld_tf.datasets.strong_events import StrongEvent
 from seld_tf.errors import AnnotationError, ConfigError, FileError
 
@@ -167,6 +167,7 @@ def test_missing_audio_is_counted_and_strict_raises(tmp_path):
         dataset = DesedDataset(tmp_path)
         assert [clip.name for clip in dataset.clips("validation")] == ["a.wav"]
     assert dataset.missing_audio("validation") == ["missing1.wav", "missing2.wav"]
+    assert dataset.listed("validation") == ["a.wav", "missing1.wav", "missing2.wav"]
     with pytest.raises(FileError, match="missing1.wav") as raised:
         DesedDataset(tmp_path, strict=True).clips("validation")
     assert raised.value.path == path
@@ -228,3 +229,16 @@ def test_bad_arguments_and_empty_root(tmp_path):
     strong_tree(tmp_path, "filename\tonset\toffset\tevent_label\na.wav\t0\t1\tDog\n")
     with pytest.raises(ConfigError, match="no subset 'weak'"):
         DesedDataset(tmp_path).clips("weak")
+
+
+@pytest.mark.parametrize("count, fraction, seed", [(1578, 0.9, 42), (120, 0.9, 42), (7, 0.5, 3), (5, 0.25, 0)])
+def test_weak_split_draws_the_rows_pandas_draws(count, fraction, seed):
+    """The DCASE2022 baseline's `weak_df.sample(frac=weak_split, random_state=seed)` and the rows it leaves."""
+    pandas = pytest.importorskip("pandas")
+    names = [f"Y{index:04d}_0.000_10.000.wav" for index in range(count)]
+    frame = pandas.DataFrame({"filename": names})
+    drawn = frame.sample(frac=fraction, random_state=seed)
+    kept, held_out = split_names(names, fraction, seed)
+    assert kept == list(drawn["filename"])
+    assert held_out == list(frame.drop(drawn.index)["filename"])
+    assert split_names(names, 1.0, seed) == (names, [])

@@ -402,7 +402,10 @@ def test_baseline_recipes_load_build_and_state_the_baseline():
     evaluation = paper.evaluation
     assert (evaluation.threshold, evaluation.median_filter, evaluation.filter_on) == (0.5, 7, "binary")
     assert (evaluation.t_collar, evaluation.percentage_of_length, evaluation.psds) == (0.2, 0.2, True)
-    assert evaluation.monitor == "intersection_f1"
+    # The baseline's model selection: 90 % of the weak clips trained on (its pandas draw, seed 42), the best
+    # `val/obj_metric` = intersection F1 + weak F1 of the other 10 %.
+    assert (paper.data.weak_split, paper.data.weak_split_seed) == (0.9, 42)
+    assert evaluation.weak_f1 and evaluation.objective == ("intersection_f1", "weak_f1") and evaluation.monitor == "objective"
 
     # The CPU file changes only the size and the budget.
     assert changed_keys(paper.to_dict(), cpu.to_dict()) == {

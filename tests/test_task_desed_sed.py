@@ -12,12 +12,19 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from seld_tf.datasets.desed import CLASS_NAMES
-from seld_tf.datasets.strong_events import StrongEvent, events_to_roll
+from seld_tf.datasets.desed import CLASS_NAMES, split_names
+from seld_tf.datasets.strong_events import StrongEvent, events_to_roll, weak_to_multihot
 from seld_tf.errors import ConfigError
 from seld_tf.pipeline import ClipRecord
 from seld_tf.recipes import recipe_from_dict
-from seld_tf.tasks.desed_sed import PREDICTION_HEADER, DesedEvaluationSpec, DesedEvaluator, DesedSedTask, decode_strong
+from seld_tf.tasks.desed_sed import (
+    PREDICTION_HEADER,
+    DesedEvaluationSpec,
+    DesedEvaluator,
+    DesedSedTask,
+    clip_outputs,
+    decode_strong,
+)
 from cli_runner import run_cli
 
 SIZES = {"synthetic_train": 4, "weak": 2, "unlabeled": 2, "audioset_strong": 2, "validation": 3, "public_eval": 3}
@@ -152,6 +159,10 @@ def test_loss_terms_need_their_subsets_and_frames():
         DesedSedTask(recipe_from_dict(no_unlabeled))
     with pytest.raises(ConfigError, match="evaluation.monitor"):
         recipe_from_dict({**VAE_RECIPE, "evaluation": {"monitor": "psds1"}})
+    with pytest.raises(ConfigError, match=r"evaluation.objective: \['weak_f1'\] are not scores"):
+        recipe_from_dict({**RECIPE, "evaluation": {"psds": True, "objective": ["intersection_f1", "weak_f1"]}})
+    with pytest.raises(ConfigError, match="evaluation.weak_f1 needs held-out weak clips: data.weak_split < 1"):
+        DesedSedTask(recipe_from_dict({**RECIPE, "evaluation": {"weak_f1": True}}))
 
 
 def test_decoding_turns_active_label_frames_into_events():
@@ -186,6 +197,43 @@ def test_perfect_strong_outputs_score_one_on_every_metric():
         assert summary.pop("frame_f1") == pytest.approx(0.4)
         assert all(value == pytest.approx(1.0) for value in summary.values()), summary
         assert scores["event"]["evaluated_files"] == (3 if scored == "all" else 2)
+
+
+def test_weak_f1_is_scikit_learns_macro_f1_of_the_held_out_clips(tmp_path):
+    """The weak clips' "weak" outputs above 0.5 against their tags, every class counted (a class never tagged nor
+    predicted scores 0, as torchmetrics' MultilabelF1Score); the objective adds it to the event F1."""
+    from sklearn.metrics import f1_score
+
+    keras.utils.set_random_seed(3)
+    model = build_tiny_crnn((None, 16, 1), len(CLASS_NAMES))
+    rng = np.random.default_rng(0)
+
+    def record(name):
+        path = tmp_path / f"{name}.npy"
+        np.save(path, rng.normal(size=(64, 16, 1)).astype(np.float32))
+        return ClipRecord(f"{name}.wav", str(path), {})
+
+    clips, weak_clips = [record(f"v{index}") for index in range(2)], [record(f"w{index}") for index in range(12)]
+    weak_references = (rng.random((12, len(CLASS_NAMES))) < 0.3).astype(np.float32)
+    weak_references[:, 0] = 0  # a class no clip is tagged with
+    spec = DesedEvaluationSpec(median_filter=None, weak_f1=True, objective=("event_f1", "weak_f1"), monitor="objective")
+    evaluator = DesedEvaluator(
+        clips,
+        [[], [StrongEvent(0.5, 2.0, "Dog")]],
+        frames_per_label=4,
+        frame_rate=15.625,
+        spec=spec,
+        weak_clips=weak_clips,
+        weak_references=weak_references,
+    )
+    summary = evaluator.summary(evaluator.evaluate(model, with_losses=False).scores)
+    assert list(summary) == spec.summary_keys
+    features = np.stack([np.load(clip.feature_path) for clip in weak_clips])
+    probabilities = model.predict(features, verbose=0)["weak"]
+    expected = f1_score(weak_references, probabilities > 0.5, average="macro", zero_division=0)
+    assert 0 < expected < 1
+    assert summary["weak_f1"] == pytest.approx(expected, abs=1e-6)
+    assert summary["objective"] == pytest.approx(summary["event_f1"] + expected, abs=1e-6)
 
 
 def _prediction_rows(path, data):
@@ -260,3 +308,56 @@ def test_the_mtl_vae_trains_on_every_term_evaluates_and_exports(desed):
     _, _, model = load_run(run)
     expected = model.predict_on_batch(features)
     np.testing.assert_allclose(served["strong"], expected["strong"], atol=1e-5)
+
+
+def test_the_baselines_weak_split_and_objective_through_the_cli(desed):
+    """`data.weak_split` trains on the baseline's draw of the weak clips and holds out the rest; the validation
+    scores their "weak" outputs (macro F1 above 0.5 over every class: scikit-learn's, zero_division 0) and the
+    objective, a sum of scores with the weak F1 (the baseline's adds the intersection F1, undefined on these three
+    validation clips of one class), keeps the best snapshot; the test split has neither."""
+    from sklearn.metrics import f1_score
+
+    from seld_tf.pipeline import predict_features
+    from seld_tf.runs import load_run
+
+    root, data, _ = desed
+    recipe = {
+        **RECIPE,
+        "name": "desed_weak_split",
+        "data": {**RECIPE["data"], "weak_split": 0.5, "weak_split_seed": 0},
+        "evaluation": {"weak_f1": True, "objective": ["event_f1", "weak_f1"], "monitor": "objective"},
+    }
+    task = DesedSedTask(recipe_from_dict(recipe))
+    task.prepare(data, progress=False, log=lambda *_: None)
+    kept, held_out = split_names(task.dataset.listed("weak"), 0.5, 0)
+    assert len(kept) == len(held_out) == SIZES["weak"] // 2
+    assert [clip.name for clip in task.clips("weak")[0]] == [name for name in task.dataset.listed("weak") if name in kept]
+    assert [clip.name for clip in task.clips("weak_validation")[0]] == held_out
+
+    recipe_path = root / "weak_split.yaml"
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    run = root / "weak_split_run"
+    trained = run_cli("train", recipe_path, "--data", data, "--out", run)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout.strip().splitlines()[-1])["monitor"] == "val_objective"
+    with open(run / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        total = float(row["val_event_f1"]) + float(row["val_weak_f1"])
+        assert float(row["val_objective"]) == pytest.approx(total)
+
+    for split in ("validation", "test"):
+        evaluated = run_cli("evaluate", run, "--data", data, "--split", split)
+        assert evaluated.returncode == 0, evaluated.stderr
+    validation = json.loads((run / "metrics_validation.json").read_text())
+    assert not {"weak_f1", "objective"} & set(json.loads((run / "metrics_test.json").read_text()))
+    _, _, model = load_run(run)
+    records, _ = task.clips("weak_validation")
+    probabilities = [
+        predict_features(model, np.load(record.feature_path), frames_per_label=4, clip_outputs=clip_outputs(model))["weak"]
+        for record in records
+    ]
+    references = [weak_to_multihot(clip.weak, CLASS_NAMES) for clip in task.dataset.clips("weak") if clip.name in held_out]
+    expected = f1_score(np.array(references), np.array(probabilities) > 0.5, average="macro", zero_division=0)
+    assert validation["weak_f1"] == pytest.approx(expected)
+    assert validation["objective"] == pytest.approx(validation["event_f1"] + expected)

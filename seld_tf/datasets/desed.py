@@ -31,7 +31,9 @@ import math
 import os
 import re
 import warnings
+from typing import Sequence
 
+import numpy as np
 
 from seld_tf.datasets.strong_events import StrongEvent, clip_events, events_to_weak
 from seld_tf.audio import audio_info
@@ -151,6 +153,7 @@ class DesedDataset:
             expected = ", ".join(layout.metadata for layout in SUBSETS.values())
             raise ConfigError(f"{self.root}: no DESED subset found; expected one of {expected}")
         self._clips: dict[str, list[DesedClip]] = {}
+        self._listed: dict[str, list[str]] = {}
         self._missing: dict[str, list[str]] = {}
 
     @property
@@ -171,6 +174,11 @@ class DesedDataset:
         if subset not in self._clips:
             self._clips[subset] = self._read(subset)
         return self._clips[subset]
+
+    def listed(self, subset: str) -> list[str]:
+        """File names listed in `subset`'s TSV, in TSV order, with audio or without."""
+        self.clips(subset)
+        return self._listed[subset]
 
     def missing_audio(self, subset: str) -> list[str]:
         """File names listed in `subset`'s TSV whose audio is absent (skipped by `clips`)."""
@@ -201,6 +209,7 @@ class DesedDataset:
             names = list(labels)
         else:
             names = _read_unlabeled(metadata) if os.path.isfile(metadata) else []
+        self._listed[subset] = list(names)
         missing = [name for name in names if not os.path.isfile(os.path.join(folder, name))]
         self._missing[subset] = missing
         if missing:
@@ -235,6 +244,19 @@ class DesedDataset:
         if overrun:
             warnings.warn(f"{metadata}: {overrun} event offsets past their clip's end were clipped to it", stacklevel=3)
         return clips
+
+
+def split_names(names: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """`(kept, held_out)`: the DCASE2022 baseline's split of its weak TSV's rows, `weak_df.sample(frac=fraction,
+    random_state=seed)` kept for training (in that draw's order) and the other rows held out for validation (in
+    their order); `fraction` 1 keeps every name."""
+    names = list(names)
+    if fraction >= 1:
+        return names, []
+    # pandas draws round(frac * n) rows with RandomState(seed).choice(n, size, replace=False).
+    chosen = np.random.RandomState(seed).choice(len(names), size=round(fraction * len(names)), replace=False)
+    kept = set(chosen.tolist())
+    return [names[i] for i in chosen], [name for i, name in enumerate(names) if i not in kept]
 
 
 def _read_rows(path: str, header: tuple[str, ...]) -> list[tuple[int, list[str]]]:

@@ -7,7 +7,9 @@ groups are `data` (`DesedDataSpec`), `loss` (`DesedLossSpec`) and
 Splits: "train", "validation" and "test" map to the DESED subsets the `data`
 group names; any DESED subset name (`seld_tf.datasets.desed.SUBSETS`) is a
 split too, which is how `pipeline.subsets` mixes e.g.
-`{synthetic_train: 12, weak: 12, unlabeled: 24}` in every batch.
+`{synthetic_train: 12, weak: 12, unlabeled: 24}` in every batch. With
+`data.weak_split` < 1 the "weak" subset is the share of the weak clips
+trained on, and "weak_validation" the rest.
 
 The model's contract: outputs "strong" `[B, T, 10]` and "weak" `[B, 10]`
 (sigmoid probabilities), which evaluation, prediction and export use, and,
@@ -51,7 +53,9 @@ length as set, one more column per `extra_percentages_of_length`),
 segment-based F1, the frame-level macro F1 of the undecoded probabilities at
 0.5, and, with `psds: true`, PSDS1, PSDS2 (50 operating points) and the
 intersection-based F1 of the decoded events (`seld_tf.metrics.psds`, no
-psds_eval needed). The best snapshot is kept by the highest
+psds_eval needed). With `weak_f1: true` the validation also scores the "weak"
+outputs of the held-out weak clips, and `objective` sums scores into one (the
+DCASE2022 baseline's `obj_metric`). The best snapshot is kept by the highest
 `val_<evaluation.monitor>` (default `val_event_f1`). Official output: one
 DESED prediction TSV (`filename onset offset event_label`) per split.
 """
@@ -67,7 +71,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import scipy.ndimage
 
-from seld_tf.datasets.desed import CLASS_NAMES, SUBSETS, DesedDataset
+from seld_tf.datasets.desed import CLASS_NAMES, SUBSETS, DesedClip, DesedDataset, split_names
 from seld_tf.datasets.strong_events import StrongEvent, events_to_roll, roll_to_events, weak_to_multihot
 from seld_tf.errors import ConfigError
 from seld_tf.evaluation import Evaluator
@@ -77,7 +81,7 @@ from seld_tf.fileio import atomic_open
 from seld_tf.metrics.frame import frame_scores
 from seld_tf.metrics.psds import PSDS_THRESHOLDS, intersection_f1, psds1, psds2
 from seld_tf.metrics.sed import event_based_metrics, segment_based_metrics
-from seld_tf.pipeline import ClipRecord, TargetSpec, predict_features
+from seld_tf.pipeline import ClipRecord, TargetSpec, predict_clips, predict_features
 from seld_tf.recipes import field
 from seld_tf.tasks.base import FeatureFrontEnd, Task
 
@@ -93,6 +97,8 @@ TERMS = ("strong", "weak", "reconstruction", "kl")
 INFERENCE_OUTPUTS = ("strong", "weak")
 # [code]'s checkpoint metric (`val_out_f1_score`): frame macro F1 of the strong sigmoids at 0.5.
 FRAME_THRESHOLD = 0.5
+# The weak clips `data.weak_split` holds out from training.
+WEAK_VALIDATION = "weak_validation"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +108,12 @@ class DesedDataSpec:
     `frames_per_label` feature frames make one frame of the "strong" target
     (the DCASE2022 baseline pools 626 frames to 156: 4; the MTL-VAE does not
     pool: 1).
+
+    `weak_split`: the share of the weak TSV's clips trained on (the DCASE2022
+    baseline's 0.9); the others are the "weak_validation" split. They are
+    drawn as the baseline draws them, `weak_df.sample(frac=weak_split,
+    random_state=weak_split_seed)` (`seld_tf.datasets.desed.split_names`;
+    the baseline's seed is 42).
     """
 
     features: str = "desed"
@@ -110,6 +122,8 @@ class DesedDataSpec:
     train: str = "synthetic_train"
     validation: str = "validation"
     test: str = "public_eval"
+    weak_split: float = field(1.0, gt=0, le=1)
+    weak_split_seed: int = field(42, ge=0)
 
 
 INFERENCE_NETWORKS = ("student", "teacher")
@@ -210,7 +224,14 @@ class DesedEvaluationSpec:
     (`event_f1_pol<100 p>`, e.g. `event_f1_pol20`). `psds`: also PSDS1, PSDS2
     and the intersection F1. `scored_files`: "all" the split's files (DCASE)
     or "with_events", those with at least one reference event (the MTL-VAE
-    code). `monitor`: the summary key that keeps the best snapshot.
+    code). `weak_f1`: the validation also scores the weak clips that
+    `data.weak_split` holds out: `weak_f1`, the macro F1 of their "weak"
+    probabilities above 0.5 over all classes, a class without true positives,
+    false positives and false negatives counting 0 (the baseline's torchmetrics
+    `MultilabelF1Score(average="macro")`). `objective`: summary keys whose sum
+    is the summary key "objective" (the baseline's `obj_metric`:
+    `[intersection_f1, weak_f1]`), in the splits that have them all.
+    `monitor`: the summary key that keeps the best snapshot.
     """
 
     threshold: float = field(0.5, gt=0, lt=1)
@@ -223,6 +244,8 @@ class DesedEvaluationSpec:
     segment_seconds: float = field(1.0, gt=0)
     psds: bool = False
     scored_files: str = "all"
+    weak_f1: bool = False
+    objective: tuple[str, ...] = ()
     monitor: str = "event_f1"
 
     def __post_init__(self):
@@ -234,6 +257,9 @@ class DesedEvaluationSpec:
             raise ConfigError(f"evaluation.median_filter: expected an odd number of frames, found {self.median_filter}")
         if self.scored_files not in SCORED_FILES:
             raise ConfigError(f"evaluation.scored_files: expected one of {list(SCORED_FILES)}, found {self.scored_files!r}")
+        unknown = [key for key in self.objective if key not in self.summary_keys or key == "objective"]
+        if unknown:
+            raise ConfigError(f"evaluation.objective: {unknown} are not scores; expected some of {self.summary_keys[:-1]}")
         if self.monitor not in self.summary_keys:
             raise ConfigError(f"evaluation.monitor: expected one of {self.summary_keys}, found {self.monitor!r}")
 
@@ -246,6 +272,10 @@ class DesedEvaluationSpec:
         keys += ["segment_f1", "segment_f1_micro", "frame_f1"]
         if self.psds:
             keys += ["psds1", "psds2", "intersection_f1"]
+        if self.weak_f1:
+            keys.append("weak_f1")
+        if self.objective:
+            keys.append("objective")
         return keys
 
 
@@ -280,7 +310,8 @@ class DesedEvaluator(Evaluator):
 
     References are each clip's annotated events (`DesedClip.events`), not the
     target rolls, which quantise times to the label frames. `durations` (one
-    per clip, seconds) are needed for PSDS.
+    per clip, seconds) are needed for PSDS. `weak_clips` and their multi-hot
+    `weak_references` `[N, 10]` are scored by the "weak" output (`weak_f1`).
     """
 
     def __init__(
@@ -293,6 +324,8 @@ class DesedEvaluator(Evaluator):
         spec: DesedEvaluationSpec,
         durations: Sequence[float] | None = None,
         label_transform: Callable | None = None,
+        weak_clips: Sequence[ClipRecord] = (),
+        weak_references: np.ndarray | None = None,
     ):
         super().__init__(
             clips, references, frames_per_label=frames_per_label, label_transform=label_transform, clip_outputs=("weak",)
@@ -302,11 +335,22 @@ class DesedEvaluator(Evaluator):
         self.frame_rate = frame_rate
         self.spec = spec
         self.durations = None if durations is None else list(durations)
+        self.weak_clips = list(weak_clips)
+        self.weak_references = weak_references
+        if self.weak_clips and (weak_references is None or len(weak_references) != len(self.weak_clips)):
+            raise ValueError("weak_clips need one multi-hot weak reference each")
 
     def evaluate(self, model, with_losses: bool = True):
         # The training model has more clip outputs than "weak" ("weak_logits", "kl").
         self.clip_outputs = clip_outputs(model)
-        return super().evaluate(model, with_losses)
+        result = super().evaluate(model, with_losses)
+        if not self.weak_clips or result.scores is None:
+            return result
+        outputs = predict_clips(model, self.weak_clips, frames_per_label=self.frames_per_label, clip_outputs=self.clip_outputs)
+        tagged = np.stack([output["weak"] for output in outputs]) > FRAME_THRESHOLD
+        # Clips as the rows of one roll: frame_scores' macro F1 counts every class, as torchmetrics does.
+        weak_f1 = frame_scores(self.weak_references, tagged).macro_f
+        return dataclasses.replace(result, scores={**result.scores, "weak_f1": weak_f1})
 
     def decode(self, outputs, reference):
         return decode_strong(outputs["strong"], self.frame_rate, self.spec)
@@ -382,6 +426,11 @@ class DesedEvaluator(Evaluator):
         summary["segment_f1_micro"] = scores["segment"]["overall"]["f_measure"]["f_measure"]
         summary["frame_f1"] = scores["frame_f1"]
         summary.update(scores.get("psds", {}))
+        if "weak_f1" in scores:
+            summary["weak_f1"] = scores["weak_f1"]
+        objective = self.spec.objective
+        if objective and all(key in summary for key in objective):
+            summary["objective"] = sum(summary[key] for key in objective)
         return summary
 
 
@@ -441,20 +490,34 @@ class DesedSedTask(Task):
                     f"loss.{term}_weight > 0 but no training subset ({', '.join(self._training_subsets())}) "
                     f"has {term} targets; add one to pipeline.subsets or set the weight to 0"
                 )
+        if recipe.evaluation.weak_f1 and recipe.data.weak_split == 1:
+            raise ConfigError("evaluation.weak_f1 needs held-out weak clips: data.weak_split < 1 (the baseline's 0.9)")
 
     @property
     def monitor(self) -> str:
         return f"val_{self.recipe.evaluation.monitor}"
 
     def _subset(self, split: str) -> str:
-        named = {"train": self.recipe.data.train, "validation": self.recipe.data.validation, "test": self.recipe.data.test}
+        data = self.recipe.data
+        named = {"train": data.train, "validation": data.validation, "test": data.test, WEAK_VALIDATION: "weak"}
         subset = named.get(split, split)
         if subset not in SUBSETS:
             raise ConfigError(
-                f"unknown split {split!r} (DESED subset {subset!r}); expected train, validation, test "
-                f"or a DESED subset: {', '.join(SUBSETS)}"
+                f"unknown split {split!r} (DESED subset {subset!r}); expected train, validation, test, "
+                f"{WEAK_VALIDATION} or a DESED subset: {', '.join(SUBSETS)}"
             )
         return subset
+
+    def _split_clips(self, split: str) -> list[DesedClip]:
+        """The clips of `split`: its subset's, less the held-out weak clips (or only them, for "weak_validation")."""
+        subset = self._subset(split)
+        clips = self.dataset.clips(subset)
+        data = self.recipe.data
+        if subset != "weak" or data.weak_split == 1:
+            return clips
+        kept, held_out = split_names(self.dataset.listed(subset), data.weak_split, data.weak_split_seed)
+        chosen = set(held_out if split == WEAK_VALIDATION else kept)
+        return [clip for clip in clips if clip.name in chosen]
 
     def _training_subsets(self) -> list[str]:
         return [self._subset(name) for name in (self.recipe.pipeline.subsets or {"train": None})]
@@ -468,10 +531,11 @@ class DesedSedTask(Task):
             cache_dir = self.data_dir / "feature_cache" / data.features
         # Only the subsets the recipe uses: a real DESED tree holds thousands of clips it may not.
         training = self._training_subsets()
-        used = dict.fromkeys([*training, self._subset("validation"), self._subset("test")])
+        evaluated = ["validation", "test", *([WEAK_VALIDATION] if self.recipe.evaluation.weak_f1 else [])]
+        used = dict.fromkeys([*training, *(self._subset(split) for split in evaluated)])
         used = [subset for subset in used if subset in self.dataset.subsets]
         records = [AudioRecord(self._entry(subset, clip.name), clip.path) for subset in used for clip in self.dataset.clips(subset)]
-        scaler_names = [self._entry(subset, clip.name) for subset in training for clip in self.dataset.clips(subset)]
+        scaler_names = [self._entry(subset, clip.name) for subset in training for clip in self._split_clips(subset)]
         self.cache = extract_clips(
             records, cache_dir, self.feature_config, ARRAY_FORMAT, scaler_names=scaler_names, progress=progress, log=log
         )
@@ -483,7 +547,7 @@ class DesedSedTask(Task):
 
     def clips(self, split: str, with_targets: bool = True):
         subset = self._subset(split)
-        clips = self.dataset.clips(subset)
+        clips = self._split_clips(split)
         if not clips:
             raise ConfigError(f"no clips of split {split!r} (DESED subset {subset!r}) in {self.dataset.root}")
         kind = SUBSETS[subset].kind
@@ -610,15 +674,22 @@ class DesedSedTask(Task):
         }, None
 
     def evaluator(self, split: str, label_transform: Callable | None = None) -> DesedEvaluator:
+        """The split's evaluator; "validation" with `evaluation.weak_f1` also scores the held-out weak clips."""
         clips, references = self.clips(split)
+        weak_clips, weak_references = [], None
+        if split == "validation" and self.recipe.evaluation.weak_f1:
+            weak_clips, _ = self.clips(WEAK_VALIDATION, with_targets=False)
+            weak_references = np.stack([weak_to_multihot(clip.weak, CLASS_NAMES) for clip in self._split_clips(WEAK_VALIDATION)])
         return DesedEvaluator(
             clips,
             references,
             frames_per_label=self.frames_per_label,
             frame_rate=label_rate(self.feature_config, self.frames_per_label),
             spec=self.recipe.evaluation,
-            durations=[clip.duration for clip in self.dataset.clips(self._subset(split))],
+            durations=[clip.duration for clip in self._split_clips(split)],
             label_transform=label_transform,
+            weak_clips=weak_clips,
+            weak_references=weak_references,
         )
 
     def write_outputs(self, predictions: Mapping[str, list[StrongEvent]], out_dir) -> None:
