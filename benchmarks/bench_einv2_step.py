@@ -24,7 +24,8 @@ machine class beside them:
 
 A configuration is `PRECISION[+OPTION...]`: PRECISION "float32" or
 "bfloat16" (Keras `mixed_bfloat16`, set as the recipe's `training.precision`), options "xla" (`jit_compile=True`) and
-"inter1" (one inter-op thread instead of two) and "kerasbn" (the conv blocks with
+"inter1" (one inter-op thread instead of two), "intra1" (one intra-op thread
+instead of two: each op on one core, the branches side by side) and "kerasbn" (the conv blocks with
 `keras.layers.BatchNormalization` instead of the package's fused one, the
 model before that change).
 
@@ -47,7 +48,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 EINV2_RECIPE = REPO / "experiments" / "einv2" / "table3_soft_trackwise.yaml"
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
-OPTIONS = ("xla", "inter1", "kerasbn")
+OPTIONS = ("xla", "inter1", "intra1", "kerasbn")
 # EIN-SELD (yinkalario/EIN-SELD), torch CPU, 2 threads, batch 8 of 160 x 256 x 7, measured on this
 # machine class: samples/s of a training step and of an inference forward, float32 and torch autocast bfloat16.
 EIN_SELD = {"float32": {"train": 1.09, "forward": 3.09}, "bfloat16": {"train": 2.23, "forward": 6.29}}
@@ -122,7 +123,7 @@ def measure(config: str, batch: int, frames: int, warmup: int, steps: int, threa
     import tensorflow as tf
 
     precision, options = parse_config(config)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(1 if "intra1" in options else threads)
     tf.config.threading.set_inter_op_parallelism_threads(1 if "inter1" in options else threads)
     model, features, targets = build_einv2_step(
         batch, frames, precision, jit_compile="xla" in options, keras_batch_norm="kerasbn" in options
