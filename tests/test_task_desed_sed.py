@@ -94,13 +94,11 @@ def desed(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("desed")
     synthesize_desed_dataset(root / "data", DesedSynthConfig(SIZES), workers=1, progress=False)
-    recipe_path = root / "desed.yaml"
-    recipe_path.write_text(yaml.safe_dump(RECIPE))
-    return root, root / "data", recipe_path
+    return root, root / "data"
 
 
 def test_targets_follow_each_subsets_labels(desed):
-    _, data, _ = desed
+    _, data = desed
     task = DesedSedTask(recipe_from_dict(RECIPE))
     task.prepare(data, progress=False, log=lambda *_: None)
     strong, references = task.clips("synthetic_train")
@@ -120,7 +118,7 @@ def test_each_loss_term_reads_its_subsets_as_the_mean_of_each(desed):
     """MTL-VAE wiring: strong frames from both strong subsets, weak tags from the weak subset only,
     reconstruction of the standardised input on unlabeled rows only, KL on every row; each subset's
     rows weighted batch / count, so Keras's batch mean is the sum of the subsets' means."""
-    _, data, _ = desed
+    _, data = desed
     recipe = recipe_from_dict(VAE_RECIPE)
     task = DesedSedTask(recipe)
     task.prepare(data, progress=False, log=lambda *_: None)
@@ -248,16 +246,23 @@ def _prediction_rows(path, data):
     return rows
 
 
-def test_the_desed_task_trains_and_evaluates_through_the_cli(desed):
-    root, data, recipe_path = desed
-    run = root / "run"
-    trained = run_cli("train", recipe_path, "--data", data, "--out", run)
+def _train(root, recipe: dict, name: str):
+    """`seld-tf train` of `recipe` on the fixture's data into ROOT/NAME: the run folder, the printed summary and
+    the history rows."""
+    recipe_path = root / f"{name}.yaml"
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    run = root / name
+    trained = run_cli("train", recipe_path, "--data", root / "data", "--out", run)
     assert trained.returncode == 0, trained.stderr
-    summary = json.loads(trained.stdout.strip().splitlines()[-1])
-    assert summary["monitor"] == "val_event_f1"
-
     with open(run / "history.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
+    return run, json.loads(trained.stdout.strip().splitlines()[-1]), rows
+
+
+def test_the_desed_task_trains_and_evaluates_through_the_cli(desed):
+    root, data = desed
+    run, summary, rows = _train(root, RECIPE, "run")
+    assert summary["monitor"] == "val_event_f1"
     assert [int(row["epoch"]) for row in rows] == [0, 1]
     scores = [float(row["val_event_f1"]) for row in rows]
     assert all(0 <= score <= 1 for score in scores)
@@ -274,15 +279,9 @@ def test_the_desed_task_trains_and_evaluates_through_the_cli(desed):
 def test_the_mtl_vae_trains_on_every_term_evaluates_and_exports(desed):
     from seld_tf.export import export_run
 
-    root, data, _ = desed
-    recipe_path = root / "mtl_vae.yaml"
-    recipe_path.write_text(yaml.safe_dump(VAE_RECIPE))
-    run = root / "mtl_vae_run"
-    trained = run_cli("train", recipe_path, "--data", data, "--out", run)
-    assert trained.returncode == 0, trained.stderr
-    assert json.loads(trained.stdout.strip().splitlines()[-1])["monitor"] == "val_frame_f1"
-    with open(run / "history.csv", newline="") as handle:
-        (row,) = list(csv.DictReader(handle))
+    root, data = desed
+    run, summary, (row,) = _train(root, VAE_RECIPE, "mtl_vae_run")
+    assert summary["monitor"] == "val_frame_f1"
     # Every term logged by Keras, the validation scores beside.
     for key in ("loss", "strong_logits_loss", "weak_logits_loss", "reconstruction_loss", "kl_loss", "val_strong_logits_loss"):
         assert np.isfinite(float(row[key])), key
@@ -320,7 +319,7 @@ def test_the_baselines_weak_split_and_objective_through_the_cli(desed):
     from seld_tf.pipeline import predict_features
     from seld_tf.runs import load_run
 
-    root, data, _ = desed
+    root, data = desed
     recipe = {
         **RECIPE,
         "name": "desed_weak_split",
@@ -334,14 +333,8 @@ def test_the_baselines_weak_split_and_objective_through_the_cli(desed):
     assert [clip.name for clip in task.clips("weak")[0]] == [name for name in task.dataset.listed("weak") if name in kept]
     assert [clip.name for clip in task.clips("weak_validation")[0]] == held_out
 
-    recipe_path = root / "weak_split.yaml"
-    recipe_path.write_text(yaml.safe_dump(recipe))
-    run = root / "weak_split_run"
-    trained = run_cli("train", recipe_path, "--data", data, "--out", run)
-    assert trained.returncode == 0, trained.stderr
-    assert json.loads(trained.stdout.strip().splitlines()[-1])["monitor"] == "val_objective"
-    with open(run / "history.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    run, summary, rows = _train(root, recipe, "weak_split_run")
+    assert summary["monitor"] == "val_objective"
     for row in rows:
         total = float(row["val_event_f1"]) + float(row["val_weak_f1"])
         assert float(row["val_objective"]) == pytest.approx(total)
