@@ -161,6 +161,11 @@ def test_loss_terms_need_their_subsets_and_frames():
         recipe_from_dict({**RECIPE, "evaluation": {"psds": True, "objective": ["intersection_f1", "weak_f1"]}})
     with pytest.raises(ConfigError, match="evaluation.weak_f1 needs held-out weak clips: data.weak_split < 1"):
         DesedSedTask(recipe_from_dict({**RECIPE, "evaluation": {"weak_f1": True}}))
+    with pytest.raises(ConfigError, match="a score is named twice"):
+        recipe_from_dict({**RECIPE, "evaluation": {"objective": ["event_f1", "event_f1"]}})
+    held_out_trained = {**RECIPE, "pipeline": {**RECIPE["pipeline"], "subsets": {"synthetic_train": 2, "weak_validation": 2}}}
+    with pytest.raises(ConfigError, match="weak_validation is held out for validation"):
+        DesedSedTask(recipe_from_dict(held_out_trained))
 
 
 def test_decoding_turns_active_label_frames_into_events():
@@ -204,6 +209,9 @@ def test_weak_f1_is_scikit_learns_macro_f1_of_the_held_out_clips(tmp_path):
 
     keras.utils.set_random_seed(3)
     model = build_tiny_crnn((None, 16, 1), len(CLASS_NAMES))
+    kernel, bias = model.get_layer("strong_logits").get_weights()
+    bias[0] = -20.0  # class 0: never predicted, and (below) never tagged
+    model.get_layer("strong_logits").set_weights([kernel, bias])
     rng = np.random.default_rng(0)
 
     def record(name):
@@ -229,7 +237,7 @@ def test_weak_f1_is_scikit_learns_macro_f1_of_the_held_out_clips(tmp_path):
     features = np.stack([np.load(clip.feature_path) for clip in weak_clips])
     probabilities = model.predict(features, verbose=0)["weak"]
     expected = f1_score(weak_references, probabilities > 0.5, average="macro", zero_division=0)
-    assert 0 < expected < 1
+    assert 0 < expected < 1 and not (probabilities[:, 0] > 0.5).any()
     assert summary["weak_f1"] == pytest.approx(expected, abs=1e-6)
     assert summary["objective"] == pytest.approx(summary["event_f1"] + expected, abs=1e-6)
 
@@ -332,9 +340,18 @@ def test_the_baselines_weak_split_and_objective_through_the_cli(desed):
     assert len(kept) == len(held_out) == SIZES["weak"] // 2
     assert [clip.name for clip in task.clips("weak")[0]] == [name for name in task.dataset.listed("weak") if name in kept]
     assert [clip.name for clip in task.clips("weak_validation")[0]] == held_out
+    # The scaler is fitted on the training clips only.
+    with np.load(data / "feature_cache" / "desed" / "scaler.npz") as scaler:
+        fitted = set(scaler["train_names"])
+    assert {f"weak-{name[:-4]}" for name in kept} <= fitted and not {f"weak-{name[:-4]}" for name in held_out} & fitted
+    untouched = DesedSedTask(recipe_from_dict(RECIPE))
+    untouched.prepare(data, progress=False, log=lambda *_: None)
+    with pytest.raises(ConfigError, match="split weak_validation needs held-out weak clips"):
+        untouched.clips("weak_validation")
 
     run, summary, rows = _train(root, recipe, "weak_split_run")
     assert summary["monitor"] == "val_objective"
+    assert summary["best"] == pytest.approx(max(float(row["val_objective"]) for row in rows))
     for row in rows:
         total = float(row["val_event_f1"]) + float(row["val_weak_f1"])
         assert float(row["val_objective"]) == pytest.approx(total)

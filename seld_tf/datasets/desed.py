@@ -247,9 +247,10 @@ class DesedDataset:
 
 
 def split_names(names: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """`(kept, held_out)`: the DCASE2022 baseline's split of its weak TSV's rows, `weak_df.sample(frac=fraction,
-    random_state=seed)` kept for training (in that draw's order) and the other rows held out for validation (in
-    their order); `fraction` 1 keeps every name."""
+    """`(kept, held_out)`: the DCASE2022 baseline's split of its weak TSV's rows, the rows of
+    `weak_df.sample(frac=fraction, random_state=seed)` kept for training, in the order pandas draws them, and the
+    other rows held out for validation, in TSV order; `fraction` 1 keeps every name (in TSV order, where pandas
+    would shuffle them)."""
     names = list(names)
     if fraction >= 1:
         return names, []

@@ -8,8 +8,8 @@ Splits: "train", "validation" and "test" map to the DESED subsets the `data`
 group names; any DESED subset name (`seld_tf.datasets.desed.SUBSETS`) is a
 split too, which is how `pipeline.subsets` mixes e.g.
 `{synthetic_train: 12, weak: 12, unlabeled: 24}` in every batch. With
-`data.weak_split` < 1 the "weak" subset is the share of the weak clips
-trained on, and "weak_validation" the rest.
+`data.weak_split` < 1 the split "weak" is the share of the weak clips
+trained on, and the split "weak_validation" the rest (scored, never trained on).
 
 The model's contract: outputs "strong" `[B, T, 10]` and "weak" `[B, 10]`
 (sigmoid probabilities), which evaluation, prediction and export use, and,
@@ -110,10 +110,11 @@ class DesedDataSpec:
     pool: 1).
 
     `weak_split`: the share of the weak TSV's clips trained on (the DCASE2022
-    baseline's 0.9); the others are the "weak_validation" split. They are
-    drawn as the baseline draws them, `weak_df.sample(frac=weak_split,
-    random_state=weak_split_seed)` (`seld_tf.datasets.desed.split_names`;
-    the baseline's seed is 42).
+    baseline's 0.9); the others are the "weak_validation" split. The clips
+    are the rows the baseline draws, `weak_df.sample(frac=weak_split,
+    random_state=seed)` (`seld_tf.datasets.desed.split_names`), with seed
+    `weak_split_seed`, or `training.seed` when null: the baseline draws with
+    its one training seed (42 in its configuration).
     """
 
     features: str = "desed"
@@ -123,7 +124,7 @@ class DesedDataSpec:
     validation: str = "validation"
     test: str = "public_eval"
     weak_split: float = field(1.0, gt=0, le=1)
-    weak_split_seed: int = field(42, ge=0)
+    weak_split_seed: int | None = field(None, ge=0)
 
 
 INFERENCE_NETWORKS = ("student", "teacher")
@@ -227,8 +228,11 @@ class DesedEvaluationSpec:
     code). `weak_f1`: the validation also scores the weak clips that
     `data.weak_split` holds out: `weak_f1`, the macro F1 of their "weak"
     probabilities above 0.5 over all classes, a class without true positives,
-    false positives and false negatives counting 0 (the baseline's torchmetrics
-    `MultilabelF1Score(average="macro")`). `objective`: summary keys whose sum
+    false positives and false negatives counting 0, as torchmetrics'
+    `MultilabelF1Score(average="macro")`, which versions of the baseline use
+    (others use the older `F1`, which drops such a class and counts a
+    probability of exactly 0.5; where every class is tagged in the held-out
+    clips, as in DESED's, the two agree). `objective`: summary keys whose sum
     is the summary key "objective" (the baseline's `obj_metric`:
     `[intersection_f1, weak_f1]`), in the splits that have them all.
     `monitor`: the summary key that keeps the best snapshot.
@@ -259,7 +263,12 @@ class DesedEvaluationSpec:
             raise ConfigError(f"evaluation.scored_files: expected one of {list(SCORED_FILES)}, found {self.scored_files!r}")
         unknown = [key for key in self.objective if key not in self.summary_keys or key == "objective"]
         if unknown:
-            raise ConfigError(f"evaluation.objective: {unknown} are not scores; expected some of {self.summary_keys[:-1]}")
+            raise ConfigError(
+                f"evaluation.objective: {unknown} are not scores of this evaluation (weak_f1 needs weak_f1: true, "
+                f"psds1, psds2 and intersection_f1 need psds: true); expected some of {self.summary_keys[:-1]}"
+            )
+        if len(set(self.objective)) != len(self.objective):
+            raise ConfigError(f"evaluation.objective: a score is named twice in {list(self.objective)}")
         if self.monitor not in self.summary_keys:
             raise ConfigError(f"evaluation.monitor: expected one of {self.summary_keys}, found {self.monitor!r}")
 
@@ -492,6 +501,11 @@ class DesedSedTask(Task):
                 )
         if recipe.evaluation.weak_f1 and recipe.data.weak_split == 1:
             raise ConfigError("evaluation.weak_f1 needs held-out weak clips: data.weak_split < 1 (the baseline's 0.9)")
+        trained = [recipe.data.train, *(recipe.pipeline.subsets or {})]
+        if WEAK_VALIDATION in trained:
+            raise ConfigError(
+                f"{WEAK_VALIDATION} is held out for validation; train on the split weak (data.train, pipeline.subsets)"
+            )
 
     @property
     def monitor(self) -> str:
@@ -514,9 +528,15 @@ class DesedSedTask(Task):
         clips = self.dataset.clips(subset)
         data = self.recipe.data
         if subset != "weak" or data.weak_split == 1:
+            if split == WEAK_VALIDATION:
+                raise ConfigError(
+                    f"split {WEAK_VALIDATION} needs held-out weak clips: data.weak_split < 1 (the baseline's 0.9)"
+                )
             return clips
-        kept, held_out = split_names(self.dataset.listed(subset), data.weak_split, data.weak_split_seed)
+        seed = self.recipe.training.seed if data.weak_split_seed is None else data.weak_split_seed
+        kept, held_out = split_names(self.dataset.listed(subset), data.weak_split, seed)
         chosen = set(held_out if split == WEAK_VALIDATION else kept)
+        # TSV order, as the other subsets' clips.
         return [clip for clip in clips if clip.name in chosen]
 
     def _training_subsets(self) -> list[str]:
@@ -549,7 +569,9 @@ class DesedSedTask(Task):
         subset = self._subset(split)
         clips = self._split_clips(split)
         if not clips:
-            raise ConfigError(f"no clips of split {split!r} (DESED subset {subset!r}) in {self.dataset.root}")
+            weak_split = self.recipe.data.weak_split
+            share = f" with data.weak_split {weak_split}" if subset == "weak" and weak_split < 1 else ""
+            raise ConfigError(f"no clips of split {split!r} (DESED subset {subset!r}){share} in {self.dataset.root}")
         kind = SUBSETS[subset].kind
         loss = self.recipe.loss
         # The targets of this subset's clips, by output name (module docstring).
