@@ -30,8 +30,7 @@ Run from the repository root:
     .venv/bin/python experiments/mtl_vae2022/run_study.py [--seeds 0 1 2] [--epochs N] [--work runs/mtl_vae2022_study]
 
 `--settings` runs some settings only (e.g. a smoke test: `--settings
-fig2_ssyn --seeds 0 --epochs 1`); `--baseline-seeds` gives the mean-teacher
-baseline its own seeds (default: `--seeds`); `--epochs` replaces the recipes' epoch
+fig2_ssyn --seeds 0 --epochs 1`); `--epochs` replaces the recipes' epoch
 count and renames the runs (`<recipe>_e<N>`), so a short run is never taken
 for a full one. A finished run (WORK/<recipe name>/seed<k>) is not retrained
 (delete it to redo it); an interrupted one resumes (`seld_tf.studies.multiseed`).
@@ -132,7 +131,6 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "mtl_vae2022_study")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
-    parser.add_argument("--baseline-seeds", type=int, nargs="+", help="training seeds of the mean-teacher baseline (default: --seeds)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs of every run (default: the recipes', 30)")
     parser.add_argument(
         "--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS), help="the settings to run (default: all seven)"
@@ -150,7 +148,7 @@ def main() -> None:
     # One feature cache per feature preset (the baseline's differs from the MTL-VAE's).
     caches = {label: args.work / "features" / recipe.data.features for label, recipe in recipes.items()}
     results = {
-        label: run_seeds(recipe, seeds_of(args, label), data_dir, args.work, cache_dir=caches[label], splits=SPLITS)
+        label: run_seeds(recipe, args.seeds, data_dir, args.work, cache_dir=caches[label], splits=SPLITS)
         for label, recipe in recipes.items()
     }
 
@@ -168,10 +166,6 @@ def main() -> None:
         label = next(iter(shown))
         save_figure(clip_figure(recipes[label], shown, data_dir, caches[label]), args.clip_figure)
     write_markdown(args.results, results_lines(args, recipes, results))
-
-
-def seeds_of(args, label: str) -> list[int]:
-    return args.baseline_seeds if label == MEAN_TEACHER and args.baseline_seeds else args.seeds
 
 
 def clip_figure(recipe, run_dirs: dict, data_dir: Path, cache: Path):
@@ -225,10 +219,6 @@ def results_lines(args, recipes: dict, results: dict) -> list[str]:
     from seld_tf.tasks.desed_sed import DesedSedTask
 
     samples = {label: {split: [run.sample(split) for run in runs] for split in SPLITS} for label, runs in results.items()}
-    baseline_seeds = ""
-    if MEAN_TEACHER in results and seeds_of(args, MEAN_TEACHER) != args.seeds:
-        seeds = seeds_of(args, MEAN_TEACHER)
-        baseline_seeds = f" The mean-teacher row is over training seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))} only."
     epochs = {label: recipe.training.epochs for label, recipe in recipes.items()}
 
     def paper_row(label: str, setting: str) -> list[str]:
@@ -294,8 +284,7 @@ def results_lines(args, recipes: dict, results: dict) -> list[str]:
         " baseline (`experiments/dcase2022_baseline/cpu/crnn_mean_teacher.yaml`: its features, batches, mixup,"
         " ramp-ups, weak split and decoding) trained on the same data, its best snapshot kept by its objective,"
         " the intersection F1 on the validation set plus the weak F1 of its 12 held-out weak clips (the baseline"
-        " takes the intersection F1 on its synthetic validation set): that comparison is run."
-        f"{baseline_seeds}",
+        " takes the intersection F1 on its synthetic validation set): that comparison is run.",
         "",
         *markdown_table(
             [
