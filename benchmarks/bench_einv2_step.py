@@ -1,7 +1,7 @@
 """Paper-size EINV2: training-step and inference throughput, float32 and mixed bfloat16.
 
 The model is `experiments/einv2/table3_soft_trackwise.yaml` (soft sharing,
-trackwise output, tPIT; 26.23 M parameters) built as `seld_tf.training`
+trackwise output, tPIT; 26.23 M parameters, 26.22 M of them trainable) built as `seld_tf.training`
 builds it (`build_task_model` with an identity feature scaler, the task's
 `compile_args`), trained with Adam as in the EIN-SELD comparison, on random
 features `[8, 160, 256, 7]` and random packed trackwise targets.
@@ -16,18 +16,24 @@ thread pools are process-wide:
 
 The driver (no `--measure`) runs every configuration of `--configs` in a
 fresh subprocess, `--rounds` times in alternation (A B C A B C ...), and
-prints per configuration the median over the rounds of the per-run medians,
-with the EIN-SELD (PyTorch, CPU, 2 threads) samples/s measured on this
-machine class beside them:
+prints per configuration the median over the rounds of the per-run medians.
+With `--torch PYTHON` (a Python with PyTorch, `benchmarks/requirements-torch.txt`)
+the rounds also run EINV2 as the released PyTorch code builds it
+(`einseld_torch.py`) at each precision of the configurations, and each
+configuration's samples/s are divided by that side-by-side measurement:
 
-    .venv/bin/python benchmarks/bench_einv2_step.py [--rounds 3] [--configs float32 bfloat16 ...]
+    python3 -m venv .venv-torch && .venv-torch/bin/pip install -r benchmarks/requirements-torch.txt
+    .venv/bin/python benchmarks/bench_einv2_step.py --torch .venv-torch/bin/python [--rounds 3] [--configs ...]
 
 A configuration is `PRECISION[+OPTION...]`: PRECISION "float32" or
-"bfloat16" (Keras `mixed_bfloat16`, set as the recipe's `training.precision`), options "xla" (`jit_compile=True`) and
+"bfloat16" (Keras `mixed_bfloat16`, set as the recipe's `training.precision`),
+options "code" (`table3_soft_trackwise_code.yaml`, the network as the
+released code configures it: the PyTorch reference's twin, whose trainable
+parameter count must equal the reference's), "xla" (`jit_compile=True`),
 "inter1" (one inter-op thread instead of two), "intra1" (one intra-op thread
-instead of two: each op on one core, the branches side by side) and "kerasbn" (the conv blocks with
-`keras.layers.BatchNormalization` instead of the package's fused one, the
-model before that change).
+instead of two: each op on one core, the branches side by side) and
+"kerasbn" (the conv blocks with `keras.layers.BatchNormalization` instead of
+the package's fused one, the model before that change).
 
 `--measure CONFIG --profile DIR` also traces `--steps` training steps and
 `--steps` inference calls with `tf.profiler` into DIR/train and DIR/forward (for TensorBoard's profile plugin) and prints the
@@ -47,11 +53,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 EINV2_RECIPE = REPO / "experiments" / "einv2" / "table3_soft_trackwise.yaml"
+EINV2_CODE_RECIPE = REPO / "experiments" / "einv2" / "table3_soft_trackwise_code.yaml"
+TORCH_REFERENCE = Path(__file__).resolve().parent / "einseld_torch.py"
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
-OPTIONS = ("xla", "inter1", "intra1", "kerasbn")
-# EIN-SELD (yinkalario/EIN-SELD), torch CPU, 2 threads, batch 8 of 160 x 256 x 7, measured on this
-# machine class: samples/s of a training step and of an inference forward, float32 and torch autocast bfloat16.
-EIN_SELD = {"float32": {"train": 1.09, "forward": 3.09}, "bfloat16": {"train": 2.23, "forward": 6.29}}
+OPTIONS = ("code", "xla", "inter1", "intra1", "kerasbn")
 DEFAULT_CONFIGS = ("float32", "bfloat16")
 
 
@@ -63,7 +68,7 @@ def parse_config(config: str) -> tuple[str, set[str]]:
 
 
 def build_einv2_step(batch: int, frames: int, precision: str = "float32", jit_compile: bool = False,
-                     keras_batch_norm: bool = False, recipe_optimizer: bool = False):
+                     keras_batch_norm: bool = False, recipe_optimizer: bool = False, recipe_path: Path = EINV2_RECIPE):
     """The compiled paper-size EINV2 training model and one batch `(features, targets)` for it.
 
     Trained with Adam, as in the EIN-SELD comparison, or with `recipe_optimizer` the recipe's AdamW.
@@ -78,7 +83,7 @@ def build_einv2_step(batch: int, frames: int, precision: str = "float32", jit_co
     from seld_tf.tasks.seld import SeldTask
     from seld_tf.training import build_task_model, make_optimizer
 
-    recipe = load_recipe(EINV2_RECIPE).replace(training={"precision": PRECISIONS.get(precision, precision)})
+    recipe = load_recipe(recipe_path).replace(training={"precision": PRECISIONS.get(precision, precision)})
     if not recipe_optimizer:
         recipe = recipe.replace(optimizer={"name": "adam", "weight_decay": None})
     bins, channels = 256, 7  # the "einv2" feature preset, FOA: 4 log-mels + 3 intensity vectors
@@ -126,7 +131,8 @@ def measure(config: str, batch: int, frames: int, warmup: int, steps: int, threa
     tf.config.threading.set_intra_op_parallelism_threads(1 if "intra1" in options else threads)
     tf.config.threading.set_inter_op_parallelism_threads(1 if "inter1" in options else threads)
     model, features, targets = build_einv2_step(
-        batch, frames, precision, jit_compile="xla" in options, keras_batch_norm="kerasbn" in options
+        batch, frames, precision, jit_compile="xla" in options, keras_batch_norm="kerasbn" in options,
+        recipe_path=EINV2_CODE_RECIPE if "code" in options else EINV2_RECIPE,
     )
     losses = []
     train_times, train_cpu = timed(
@@ -151,6 +157,7 @@ def measure(config: str, batch: int, frames: int, warmup: int, steps: int, threa
         "forward_cpu_s": statistics.median(forward_cpu),
         "loss_first_last": [losses[0], losses[-1]],
         "params": int(model.count_params()),
+        "trainable_params": int(sum(np.prod(weight.shape) for weight in model.trainable_weights)),
         "threads": threads,
         "tensorflow": tf.__version__,
     }
@@ -184,40 +191,67 @@ def print_op_profile(logdir: Path, steps: int, top: int = 25) -> None:
         print(f"  {seconds:8.3f}  {counts[op_type] // steps:5d}x  {op_type}", file=sys.stderr)
 
 
+def run_measure(command: list[str], label: str) -> dict:
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if done.returncode != 0:
+        raise SystemExit(f"measuring {label} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def drive(args) -> dict:
-    runs = {config: [] for config in args.configs}
+    """Every configuration (and with `--torch` the PyTorch reference per precision), alternated round by round."""
+    shared = ["--batch", str(args.batch), "--frames", str(args.frames), "--warmup", str(args.warmup),
+              "--steps", str(args.steps), "--threads", str(args.threads)]
+    commands = {config: [sys.executable, str(Path(__file__).resolve()), "--measure", config, *shared]
+                for config in args.configs}
+    precisions = {config: parse_config(config)[0] for config in args.configs}
+    references = {}  # precision -> label of the PyTorch reference's runs at that precision
+    if args.torch:
+        for precision in dict.fromkeys(precisions.values()):
+            references[precision] = f"einseld-{precision}"
+            commands[references[precision]] = [str(args.torch), str(TORCH_REFERENCE), "--measure", precision, *shared]
+    runs = {label: [] for label in commands}
     for round_index in range(args.rounds):
-        for config in args.configs:
-            command = [sys.executable, str(Path(__file__).resolve()), "--measure", config, "--batch", str(args.batch),
-                       "--frames", str(args.frames), "--warmup", str(args.warmup), "--steps", str(args.steps),
-                       "--threads", str(args.threads)]
-            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-            if done.returncode != 0:
-                raise SystemExit(f"--measure {config} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            runs[config].append(result)
-            print(f"round {round_index + 1} {config}: train {result['train']:.2f}, forward {result['forward']:.2f} "
+        for label, command in commands.items():
+            result = run_measure(command, label)
+            runs[label].append(result)
+            print(f"round {round_index + 1} {label}: train {result['train']:.2f}, forward {result['forward']:.2f} "
                   f"samples/s", file=sys.stderr, flush=True)
     summary = {}
-    for config, results in runs.items():
-        precision, _ = parse_config(config)
-        row = {}
+    for label, results in runs.items():
+        row = {"trainable_params": results[0].get("trainable_params", results[0]["params"])}
+        reference = runs[references[precisions[label]]] if label in precisions and references else None
         for kind in ("train", "forward"):
             values = [result[kind] for result in results]
             row[kind] = statistics.median(values)
             row[f"{kind}_range"] = [min(values), max(values)]
-            row[f"{kind}_vs_ein_seld"] = row[kind] / EIN_SELD[precision][kind]
-        summary[config] = row
-    return {"settings": vars(args), "ein_seld": EIN_SELD, "results": summary}
+            if reference:
+                reference_values = [result[kind] for result in reference]
+                row[f"{kind}_vs_einseld"] = row[kind] / statistics.median(reference_values)
+                per_round = [value / base for value, base in zip(values, reference_values)]
+                row[f"{kind}_vs_einseld_range"] = [min(per_round), max(per_round)]
+        summary[label] = row
+    for config, precision in precisions.items():
+        twin = summary.get(references.get(precision))
+        if twin and "code" in parse_config(config)[1] and twin["trainable_params"] != summary[config]["trainable_params"]:
+            raise SystemExit(f"{config} has {summary[config]['trainable_params']} trainable parameters, the PyTorch "
+                             f"reference {twin['trainable_params']}: they are not the same network")
+    return {"settings": {**vars(args), "torch": str(args.torch) if args.torch else None}, "results": summary}
 
 
 def print_table(summary: dict) -> None:
+    def ratio(row, kind):
+        if f"{kind}_vs_einseld" not in row:
+            return "-"
+        low, high = row[f"{kind}_vs_einseld_range"]
+        return f"{row[f'{kind}_vs_einseld']:.2f} ({low:.2f}-{high:.2f})"
+
     print("| configuration | train samples/s | x EIN-SELD | forward samples/s | x EIN-SELD |")
     print("|---|---|---|---|---|")
     for config, row in summary["results"].items():
         print(f"| {config} | {row['train']:.2f} ({row['train_range'][0]:.2f}-{row['train_range'][1]:.2f}) | "
-              f"{row['train_vs_ein_seld']:.2f} | {row['forward']:.2f} "
-              f"({row['forward_range'][0]:.2f}-{row['forward_range'][1]:.2f}) | {row['forward_vs_ein_seld']:.2f} |")
+              f"{ratio(row, 'train')} | {row['forward']:.2f} "
+              f"({row['forward_range'][0]:.2f}-{row['forward_range'][1]:.2f}) | {ratio(row, 'forward')} |")
 
 
 def main() -> None:
@@ -230,6 +264,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--torch", type=Path, metavar="PYTHON",
+                        help="a Python with PyTorch: also measure the released code's EINV2 (einseld_torch.py)")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument("--profile", type=Path, help="with --measure: trace training steps into this folder")
     args = parser.parse_args()

@@ -1,0 +1,130 @@
+"""The convolutions of the paper-size EINV2 alone: GFLOP/s of TensorFlow's direct kernel and of a Winograd one.
+
+For each distinct 3 x 3 convolution shape of EINV2's conv blocks (batch 8,
+160 x 256 input frames and bins, pooling (2, 2), (2, 2), (1, 2), (1, 2)),
+times in float32, at the median of `--repeats` calls after one warm-up call,
+each in a `tf.function`:
+
+- "direct": `tf.nn.conv2d` (oneDNN's direct convolution on CPU, what the
+  Keras layer runs);
+- "winograd": Winograd's F(2 x 2, 3 x 3) minimal filtering (Lavin & Gray,
+  "Fast algorithms for convolutional neural networks", CVPR 2016) written
+  with TensorFlow ops: the input transform of every overlapping 4 x 4 tile,
+  16 batched matmuls with the transformed filters (4 multiplications per
+  output instead of 9), the output transform. It checks whether an
+  algorithm with fewer multiplications could beat the direct kernel here.
+
+Prints one row per shape: GFLOP (of the direct convolution), milliseconds
+and GFLOP/s of each, their ratio, and the largest difference between the
+two outputs; then the sum of the network's direct convolution times (each
+shape times its number of layers), the forward's lower bound at these
+rates, beside the forward of the whole paper-size network
+(`bench_einv2_step.build_einv2_step`, `predict_on_batch`, median of
+`--repeats`) timed in the same process before and after the table, since
+the host's speed drifts between runs:
+
+    .venv/bin/python benchmarks/bench_conv.py [--repeats 10] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+BATCH = 8
+# (frames, bins, in channels, out channels, layers of this shape in the network's two branches)
+EINV2_CONVS = (
+    (160, 256, 4, 64, 1),
+    (160, 256, 7, 64, 1),
+    (160, 256, 64, 64, 2),
+    (80, 128, 64, 128, 2),
+    (80, 128, 128, 128, 2),
+    (40, 64, 128, 256, 2),
+    (40, 64, 256, 256, 2),
+    (40, 32, 256, 512, 2),
+    (40, 32, 512, 512, 2),
+)
+# F(2 x 2, 3 x 3): Y = A^T [(G g G^T) * (B^T d B)] A for a 4 x 4 input tile d and a 3 x 3 filter g.
+FILTER_TRANSFORM = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
+
+
+def winograd_conv(x, transformed_filter):
+    """3 x 3 'same' convolution of `x` `[B, H, W, C]` (H, W even) with a `[16, C, K]` transformed filter."""
+    import tensorflow as tf
+
+    batch, height, width, channels = x.shape
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+
+    def input_transform(values, axis):
+        # B^T along `axis` (1: rows, 2: columns): element i of every stride-2 tile is values[i::2], then 4 combinations.
+        size = height if axis == 1 else width
+        r = [values[:, i:i + size:2] if axis == 1 else values[:, :, i:i + size:2] for i in range(4)]
+        return [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]]
+
+    tiles = [tile for rows in input_transform(padded, 1) for tile in input_transform(rows, 2)]
+    products = tf.matmul(tf.reshape(tf.stack(tiles), [16, -1, channels]), transformed_filter)
+    m = tf.reshape(products, [4, 4, batch, height // 2, width // 2, -1])
+    rows = (m[0] + m[1] + m[2], m[1] - m[2] - m[3])  # A^T along the tile rows, then along the columns
+    outputs = tf.stack([tf.stack([r[0] + r[1] + r[2], r[1] - r[2] - r[3]]) for r in rows])  # [2, 2, B, H/2, W/2, K]
+    return tf.reshape(tf.transpose(outputs, [2, 3, 0, 4, 1, 5]), [batch, height, width, -1])
+
+
+def median_seconds(run, repeats: int) -> float:
+    """Median wall time of `repeats` calls of `run` (which returns when its result is computed) after one call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    from bench_einv2_step import build_einv2_step
+
+    model, features, _ = build_einv2_step(BATCH, 160)
+    forward = [median_seconds(lambda: model.predict_on_batch(features), args.repeats)]
+    rng = np.random.default_rng(0)
+    transform = np.array(FILTER_TRANSFORM, np.float32)
+    print("| shape (B x H x W, C -> K) | layers | GFLOP | direct ms | direct GFLOP/s | Winograd ms | "
+          "Winograd GFLOP/s equivalent | Winograd / direct time | max difference |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    network_seconds = network_gflop = 0.0
+    for height, width, channels, filters, layers in EINV2_CONVS:
+        x = tf.constant(rng.standard_normal((BATCH, height, width, channels), np.float32))
+        kernel = (rng.standard_normal((3, 3, channels, filters)) / np.sqrt(9 * channels)).astype(np.float32)
+        transformed = tf.constant(np.einsum("ai,ijck,bj->abck", transform, kernel, transform).reshape(16, channels, filters))
+        direct = tf.function(lambda inputs, kernel=tf.constant(kernel): tf.nn.conv2d(inputs, kernel, 1, "SAME"))
+        winograd = tf.function(lambda inputs, transformed=transformed: winograd_conv(inputs, transformed))
+        difference = float(np.abs(direct(x).numpy() - winograd(x).numpy()).max())
+        gflop = 2 * BATCH * height * width * channels * filters * 9 / 1e9
+        direct_s = median_seconds(lambda: direct(x).numpy(), args.repeats)
+        winograd_s = median_seconds(lambda: winograd(x).numpy(), args.repeats)
+        network_seconds += layers * direct_s
+        network_gflop += layers * gflop
+        print(f"| {BATCH} x {height} x {width}, {channels} -> {filters} | {layers} | {gflop:.2f} | {direct_s * 1e3:.0f} | "
+              f"{gflop / direct_s:.0f} | {winograd_s * 1e3:.0f} | {gflop / winograd_s:.0f} | {winograd_s / direct_s:.2f} | "
+              f"{difference:.1e} |", flush=True)
+    forward.append(median_seconds(lambda: model.predict_on_batch(features), args.repeats))
+    print(f"\nthe network's convolutions: {network_gflop / BATCH:.1f} GFLOP per sample, {network_seconds:.2f} s per batch "
+          f"of {BATCH} at the direct rates above ({BATCH / network_seconds:.2f} samples/s, "
+          f"{network_gflop / network_seconds:.0f} GFLOP/s); the network's forward before and after the table: "
+          f"{forward[0]:.2f} and {forward[1]:.2f} s per batch ({forward[0] / network_seconds:.2f} and "
+          f"{forward[1] / network_seconds:.2f} x the sum of its convolutions)")
+
+
+if __name__ == "__main__":
+    main()
