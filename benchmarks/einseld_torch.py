@@ -36,10 +36,11 @@ import argparse
 import itertools
 import json
 import statistics
-import time
 
 import torch
 from torch import nn
+
+from bench_einv2_step import timed  # the same timing as seld_tf's side; that module needs no TensorFlow to import
 
 NUM_CLASSES, NUM_TRACKS, BINS, CHANNELS, LOG_MELS = 14, 2, 256, 7, 4
 FILTERS = (64, 128, 256, 512)
@@ -97,18 +98,6 @@ def tpit_loss(sed_logits, doa, sed_target, doa_target) -> torch.Tensor:
         mse = nn.functional.mse_loss(doa[:, :, order], doa_target, reduction="none")
         per_order.append(0.5 * bce.mean(dim=(2, 3)) + 0.5 * mse.mean(dim=(2, 3)))
     return torch.stack(per_order).min(dim=0).values.mean()
-
-
-def timed(run, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
-    for _ in range(warmup):
-        run()
-    times, cpu_times = [], []
-    for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        run()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-    return times, cpu_times
 
 
 def measure(precision: str, batch: int, frames: int, warmup: int, steps: int, threads: int) -> dict:
