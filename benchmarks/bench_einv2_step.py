@@ -121,6 +121,20 @@ def timed(run, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
     return times, cpu_times
 
 
+def throughput_record(config: str, batch: int, train: tuple, forward: tuple, losses: list[float]) -> dict:
+    """The measured part of a `--measure` result, from `timed`'s `(wall, cpu)` of training steps and forwards."""
+    return {
+        "config": config,
+        "train": batch / statistics.median(train[0]),
+        "forward": batch / statistics.median(forward[0]),
+        "train_times_s": train[0],
+        "forward_times_s": forward[0],
+        "train_cpu_s": statistics.median(train[1]),
+        "forward_cpu_s": statistics.median(forward[1]),
+        "loss_first_last": [losses[0], losses[-1]],
+    }
+
+
 def measure(config: str, batch: int, frames: int, warmup: int, steps: int, threads: int, profile: Path | None = None) -> dict:
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -148,14 +162,7 @@ def measure(config: str, batch: int, frames: int, warmup: int, steps: int, threa
             tf.profiler.experimental.stop()
             print_op_profile(profile / kind, steps)
     return {
-        "config": config,
-        "train": batch / statistics.median(train_times),
-        "forward": batch / statistics.median(forward_times),
-        "train_times_s": train_times,
-        "forward_times_s": forward_times,
-        "train_cpu_s": statistics.median(train_cpu),
-        "forward_cpu_s": statistics.median(forward_cpu),
-        "loss_first_last": [losses[0], losses[-1]],
+        **throughput_record(config, batch, (train_times, train_cpu), (forward_times, forward_cpu), losses),
         "params": int(model.count_params()),
         "trainable_params": int(sum(np.prod(weight.shape) for weight in model.trainable_weights)),
         "threads": threads,

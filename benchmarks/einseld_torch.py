@@ -35,12 +35,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import statistics
 
 import torch
 from torch import nn
 
-from bench_einv2_step import timed  # the same timing as seld_tf's side; that module needs no TensorFlow to import
+# The seld_tf side's own timing and record; that module imports no TensorFlow at load time.
+from bench_einv2_step import throughput_record, timed
 
 NUM_CLASSES, NUM_TRACKS, BINS, CHANNELS, LOG_MELS = 14, 2, 256, 7, 4
 FILTERS = (64, 128, 256, 512)
@@ -128,17 +128,9 @@ def measure(precision: str, batch: int, frames: int, warmup: int, steps: int, th
         with torch.inference_mode(), autocast:
             model(features)
 
-    train_times, train_cpu = timed(train_step, warmup, steps)
-    forward_times, forward_cpu = timed(forward, warmup, steps)
+    train, inference = timed(train_step, warmup, steps), timed(forward, warmup, steps)
     return {
-        "config": f"einseld-{precision}",
-        "train": batch / statistics.median(train_times),
-        "forward": batch / statistics.median(forward_times),
-        "train_times_s": train_times,
-        "forward_times_s": forward_times,
-        "train_cpu_s": statistics.median(train_cpu),
-        "forward_cpu_s": statistics.median(forward_cpu),
-        "loss_first_last": [losses[0], losses[-1]],
+        **throughput_record(f"einseld-{precision}", batch, train, inference, losses),
         "params": sum(parameter.numel() for parameter in model.parameters()),
         "threads": threads,
         "torch": torch.__version__,
