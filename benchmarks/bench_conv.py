@@ -16,12 +16,18 @@ each in a `tf.function`:
 
 Prints one row per shape: GFLOP (of the direct convolution), milliseconds
 and GFLOP/s of each, their ratio, and the largest difference between the
-two outputs; then the sum of the network's direct convolution times (each
-shape times its number of layers), the forward's lower bound at these
-rates, beside the forward of the whole paper-size network
-(`bench_einv2_step.build_einv2_step`, `predict_on_batch`, median of
-`--repeats`) timed in the same process before and after the table, since
-the host's speed drifts between runs:
+two outputs, and the direct convolution's GFLOP/s in bfloat16. Then:
+
+- the machine's best float32 and bfloat16 rates as far as TensorFlow
+  reaches them, the median GFLOP/s of a 4096 x 4096 x 4096 `tf.matmul`,
+  and what they allow the whole forward (its convolutions plus the
+  transformers' matmuls, `network_gflop_per_sample`) at most;
+- the sum of the network's direct convolution times (each shape times its
+  number of layers), beside the forward of the whole paper-size network
+  (`bench_einv2_step.build_einv2_step`, `predict_on_batch`, median of
+  `--repeats`) timed in the same process before and after the table, since
+  the host's speed drifts between runs. The sum is an estimate, not a
+  bound: inside the network the two branches' convolutions can overlap.
 
     .venv/bin/python benchmarks/bench_conv.py [--repeats 10] [--threads 2]
 """
@@ -31,7 +37,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
+
+from bench_einv2_step import build_einv2_step, timed
 
 BATCH = 8
 # (frames, bins, in channels, out channels, layers of this shape in the network's two branches)
@@ -71,15 +78,16 @@ def winograd_conv(x, transformed_filter):
     return tf.reshape(tf.transpose(outputs, [2, 3, 0, 4, 1, 5]), [batch, height, width, -1])
 
 
+def transformer_gflop_per_sample(frames: int = 40, width: int = 512, feed_forward: int = 1024,
+                                 layers: int = 8) -> float:
+    """The matmuls of EINV2's 2 tracks x 2 tasks x 2 encoder layers: projections, attention, feed-forward."""
+    per_token = 2 * (4 * width * width + 2 * width * feed_forward + 2 * frames * width)
+    return layers * frames * per_token / 1e9
+
+
 def median_seconds(run, repeats: int) -> float:
     """Median wall time of `repeats` calls of `run` (which returns when its result is computed) after one call."""
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(run, 1, repeats)[0])
 
 
 def main() -> None:
@@ -93,15 +101,14 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from bench_einv2_step import build_einv2_step
 
     model, features, _ = build_einv2_step(BATCH, 160)
     forward = [median_seconds(lambda: model.predict_on_batch(features), args.repeats)]
     rng = np.random.default_rng(0)
     transform = np.array(FILTER_TRANSFORM, np.float32)
     print("| shape (B x H x W, C -> K) | layers | GFLOP | direct ms | direct GFLOP/s | Winograd ms | "
-          "Winograd GFLOP/s equivalent | Winograd / direct time | max difference |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "Winograd GFLOP/s equivalent | Winograd / direct time | max difference | bfloat16 direct GFLOP/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     network_seconds = network_gflop = 0.0
     for height, width, channels, filters, layers in EINV2_CONVS:
         x = tf.constant(rng.standard_normal((BATCH, height, width, channels), np.float32))
@@ -113,12 +120,22 @@ def main() -> None:
         gflop = 2 * BATCH * height * width * channels * filters * 9 / 1e9
         direct_s = median_seconds(lambda: direct(x).numpy(), args.repeats)
         winograd_s = median_seconds(lambda: winograd(x).numpy(), args.repeats)
+        x16, kernel16 = tf.cast(x, tf.bfloat16), tf.constant(kernel, tf.bfloat16)
+        direct16_s = median_seconds(lambda: direct(x16, kernel16).numpy(), args.repeats)
         network_seconds += layers * direct_s
         network_gflop += layers * gflop
         print(f"| {BATCH} x {height} x {width}, {channels} -> {filters} | {layers} | {gflop:.2f} | {direct_s * 1e3:.0f} | "
               f"{gflop / direct_s:.0f} | {winograd_s * 1e3:.0f} | {gflop / winograd_s:.0f} | {winograd_s / direct_s:.2f} | "
-              f"{difference:.1e} |", flush=True)
+              f"{difference:.1e} | {gflop / direct16_s:.0f} |", flush=True)
     forward.append(median_seconds(lambda: model.predict_on_batch(features), args.repeats))
+    per_sample = network_gflop / BATCH + transformer_gflop_per_sample()
+    for dtype in (tf.float32, tf.bfloat16):
+        a = tf.cast(tf.constant(rng.standard_normal((4096, 4096), np.float32)), dtype)
+        matmul = tf.function(lambda a: tf.matmul(a, a))
+        rate = 2 * 4096 ** 3 / 1e9 / median_seconds(lambda: matmul(a).numpy(), max(3, args.repeats // 2))
+        print(f"\n{dtype.name} matmul 4096^3: {rate:.0f} GFLOP/s; the forward ({per_sample:.1f} GFLOP per sample) "
+              f"at that rate: {rate / per_sample:.2f} samples/s", end="")
+    print()
     print(f"\nthe network's convolutions: {network_gflop / BATCH:.1f} GFLOP per sample, {network_seconds:.2f} s per batch "
           f"of {BATCH} at the direct rates above ({BATCH / network_seconds:.2f} samples/s, "
           f"{network_gflop / network_seconds:.0f} GFLOP/s); the network's forward before and after the table: "

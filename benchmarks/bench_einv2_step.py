@@ -15,15 +15,20 @@ thread pools are process-wide:
   of `--steps` calls after `--warmup` calls.
 
 The driver (no `--measure`) runs every configuration of `--configs` in a
-fresh subprocess, `--rounds` times in alternation (A B C A B C ...), and
+fresh subprocess, `--rounds` times in alternation (A B C, B C A, ...), and
 prints per configuration the median over the rounds of the per-run medians.
 With `--torch PYTHON` (a Python with PyTorch, `benchmarks/requirements-torch.txt`)
 the rounds also run EINV2 as the released PyTorch code builds it
 (`einseld_torch.py`) at each precision of the configurations, and each
-configuration's samples/s are divided by that side-by-side measurement:
+configuration's samples/s are divided by that side-by-side measurement,
+round by round (the median and range of the per-round ratios);
+`--torch-channels-last` adds the reference in channels-last memory format:
 
     python3 -m venv .venv-torch && .venv-torch/bin/pip install -r benchmarks/requirements-torch.txt
-    .venv/bin/python benchmarks/bench_einv2_step.py --torch .venv-torch/bin/python [--rounds 3] [--configs ...]
+    .venv/bin/python benchmarks/bench_einv2_step.py --torch .venv-torch/bin/python [--torch-channels-last] \
+        [--rounds 3] [--configs ...]
+
+The JSON (`--json`) holds the machine's CPU, every round's rates and process CPU seconds, and the summary.
 
 A configuration is `PRECISION[+OPTION...]`: PRECISION "float32" or
 "bfloat16" (Keras `mixed_bfloat16`, set as the recipe's `training.precision`),
@@ -55,6 +60,7 @@ REPO = Path(__file__).resolve().parent.parent
 EINV2_RECIPE = REPO / "experiments" / "einv2" / "table3_soft_trackwise.yaml"
 EINV2_CODE_RECIPE = REPO / "experiments" / "einv2" / "table3_soft_trackwise_code.yaml"
 TORCH_REFERENCE = Path(__file__).resolve().parent / "einseld_torch.py"
+RATIO_TITLES = {"einseld": "EIN-SELD", "einseld_channels_last": "EIN-SELD channels-last"}
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 OPTIONS = ("code", "xla", "inter1", "intra1", "kerasbn")
 DEFAULT_CONFIGS = ("float32", "bfloat16")
@@ -198,6 +204,20 @@ def print_op_profile(logdir: Path, steps: int, top: int = 25) -> None:
         print(f"  {seconds:8.3f}  {counts[op_type] // steps:5d}x  {op_type}", file=sys.stderr)
 
 
+def cpu_description() -> dict:
+    """The CPU's model and the instruction sets that decide which precision is fast (bfloat16 convolutions
+    are several times faster than float32 with AMX and slower without it)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name"), "cpus": len(os.sched_getaffinity(0)),
+            "isa": sorted(flags & {"avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16", "amx_tile"})}
+
+
 def run_measure(command: list[str], label: str) -> dict:
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     if done.returncode != 0:
@@ -206,59 +226,90 @@ def run_measure(command: list[str], label: str) -> dict:
 
 
 def drive(args) -> dict:
-    """Every configuration (and with `--torch` the PyTorch reference per precision), alternated round by round."""
+    """Every configuration (and with `--torch` the PyTorch reference per precision), alternated round by round.
+
+    Each round starts one position further along the list, so no configuration always runs first or right
+    after the same one. A ratio to the reference is the median of the per-round ratios: the host's load moves
+    both sides of a round together, so pairs within a round are what compare.
+    """
     shared = ["--batch", str(args.batch), "--frames", str(args.frames), "--warmup", str(args.warmup),
               "--steps", str(args.steps), "--threads", str(args.threads)]
     commands = {config: [sys.executable, str(Path(__file__).resolve()), "--measure", config, *shared]
                 for config in args.configs}
     precisions = {config: parse_config(config)[0] for config in args.configs}
-    references = {}  # precision -> label of the PyTorch reference's runs at that precision
+    # ratio name -> precision -> label of the PyTorch runs at that precision that the ratio divides by
+    references = {"einseld": {}, "einseld_channels_last": {}}
     if args.torch:
         for precision in dict.fromkeys(precisions.values()):
-            references[precision] = f"einseld-{precision}"
-            commands[references[precision]] = [str(args.torch), str(TORCH_REFERENCE), "--measure", precision, *shared]
-    runs = {label: [] for label in commands}
+            torch_command = [str(args.torch), str(TORCH_REFERENCE), "--measure", precision, *shared]
+            references["einseld"][precision] = f"einseld-{precision}"
+            commands[f"einseld-{precision}"] = torch_command
+            if args.torch_channels_last:
+                references["einseld_channels_last"][precision] = f"einseld-{precision}+channels_last"
+                commands[f"einseld-{precision}+channels_last"] = [*torch_command, "--channels-last"]
+    labels = list(commands)
+    runs = {label: [] for label in labels}
     for round_index in range(args.rounds):
-        for label, command in commands.items():
-            result = run_measure(command, label)
+        shift = round_index % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            result = run_measure(commands[label], label)
             runs[label].append(result)
             print(f"round {round_index + 1} {label}: train {result['train']:.2f}, forward {result['forward']:.2f} "
                   f"samples/s", file=sys.stderr, flush=True)
+        if round_index == 0:
+            check_twins(runs, precisions, references["einseld"])
     summary = {}
     for label, results in runs.items():
-        row = {"trainable_params": results[0].get("trainable_params", results[0]["params"])}
-        reference = runs[references[precisions[label]]] if label in precisions and references else None
+        row = {"trainable_params": results[0]["trainable_params"],
+               "rounds": [{key: result[key] for key in ("train", "forward", "train_cpu_s", "forward_cpu_s")}
+                          for result in results]}
         for kind in ("train", "forward"):
             values = [result[kind] for result in results]
             row[kind] = statistics.median(values)
             row[f"{kind}_range"] = [min(values), max(values)]
-            if reference:
-                reference_values = [result[kind] for result in reference]
-                row[f"{kind}_vs_einseld"] = row[kind] / statistics.median(reference_values)
-                per_round = [value / base for value, base in zip(values, reference_values)]
-                row[f"{kind}_vs_einseld_range"] = [min(per_round), max(per_round)]
+            for name, labels_by_precision in references.items():
+                if label in precisions and precisions[label] in labels_by_precision:
+                    reference = runs[labels_by_precision[precisions[label]]]
+                    per_round = [value / base[kind] for value, base in zip(values, reference)]
+                    row[f"{kind}_vs_{name}"] = statistics.median(per_round)
+                    row[f"{kind}_vs_{name}_range"] = [min(per_round), max(per_round)]
         summary[label] = row
+    return {"settings": {**vars(args), "torch": str(args.torch) if args.torch else None}, "cpu": cpu_description(),
+            "results": summary}
+
+
+def check_twins(runs: dict, precisions: dict, references: dict) -> None:
+    """Stop early if a `+code` configuration is not the PyTorch reference's network (trainable parameters)."""
     for config, precision in precisions.items():
-        twin = summary.get(references.get(precision))
-        if twin and "code" in parse_config(config)[1] and twin["trainable_params"] != summary[config]["trainable_params"]:
-            raise SystemExit(f"{config} has {summary[config]['trainable_params']} trainable parameters, the PyTorch "
-                             f"reference {twin['trainable_params']}: they are not the same network")
-    return {"settings": {**vars(args), "torch": str(args.torch) if args.torch else None}, "results": summary}
+        if "code" not in parse_config(config)[1] or precision not in references:
+            continue
+        ours, theirs = runs[config][0]["trainable_params"], runs[references[precision]][0]["trainable_params"]
+        if ours != theirs:
+            raise SystemExit(f"{config} has {ours} trainable parameters, the PyTorch reference {theirs}: "
+                             f"they are not the same network")
 
 
 def print_table(summary: dict) -> None:
-    def ratio(row, kind):
-        if f"{kind}_vs_einseld" not in row:
-            return "-"
-        low, high = row[f"{kind}_vs_einseld_range"]
-        return f"{row[f'{kind}_vs_einseld']:.2f} ({low:.2f}-{high:.2f})"
+    names = [name for name, title in RATIO_TITLES.items()
+             if any(f"train_vs_{name}" in row for row in summary["results"].values())]
 
-    print("| configuration | train samples/s | x EIN-SELD | forward samples/s | x EIN-SELD |")
-    print("|---|---|---|---|---|")
+    def ratio(row, kind, name):
+        if f"{kind}_vs_{name}" not in row:
+            return "-"
+        low, high = row[f"{kind}_vs_{name}_range"]
+        return f"{row[f'{kind}_vs_{name}']:.2f} ({low:.2f}-{high:.2f})"
+
+    def rate(row, kind):
+        return f"{row[kind]:.2f} ({row[f'{kind}_range'][0]:.2f}-{row[f'{kind}_range'][1]:.2f})"
+
+    columns = [f"{kind} samples/s" if name is None else f"{kind} x {RATIO_TITLES[name]}"
+               for kind in ("train", "forward") for name in (None, *names)]
+    print("| configuration | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
     for config, row in summary["results"].items():
-        print(f"| {config} | {row['train']:.2f} ({row['train_range'][0]:.2f}-{row['train_range'][1]:.2f}) | "
-              f"{ratio(row, 'train')} | {row['forward']:.2f} "
-              f"({row['forward_range'][0]:.2f}-{row['forward_range'][1]:.2f}) | {ratio(row, 'forward')} |")
+        cells = [rate(row, kind) if name is None else ratio(row, kind, name)
+                 for kind in ("train", "forward") for name in (None, *names)]
+        print(f"| {config} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -273,6 +324,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--torch", type=Path, metavar="PYTHON",
                         help="a Python with PyTorch: also measure the released code's EINV2 (einseld_torch.py)")
+    parser.add_argument("--torch-channels-last", action="store_true",
+                        help="with --torch: also measure the reference in channels-last memory format")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument("--profile", type=Path, help="with --measure: trace training steps into this folder")
     args = parser.parse_args()
