@@ -21,7 +21,7 @@ two outputs, and the direct convolution's GFLOP/s in bfloat16. Then:
 - the machine's best float32 and bfloat16 rates as far as TensorFlow
   reaches them, the median GFLOP/s of a 4096 x 4096 x 4096 `tf.matmul`,
   and what they allow the whole forward (its convolutions plus the
-  transformers' matmuls, `network_gflop_per_sample`) at most;
+  transformers' matmuls, `transformer_gflop_per_sample`) at most;
 - the sum of the network's direct convolution times (each shape times its
   number of layers), beside the forward of the whole paper-size network
   (`bench_einv2_step.build_einv2_step`, `predict_on_batch`, median of
@@ -129,13 +129,13 @@ def main() -> None:
               f"{difference:.1e} | {gflop / direct16_s:.0f} |", flush=True)
     forward.append(median_seconds(lambda: model.predict_on_batch(features), args.repeats))
     per_sample = network_gflop / BATCH + transformer_gflop_per_sample()
+    print()
     for dtype in (tf.float32, tf.bfloat16):
         a = tf.cast(tf.constant(rng.standard_normal((4096, 4096), np.float32)), dtype)
         matmul = tf.function(lambda a: tf.matmul(a, a))
         rate = 2 * 4096 ** 3 / 1e9 / median_seconds(lambda: matmul(a).numpy(), max(3, args.repeats // 2))
-        print(f"\n{dtype.name} matmul 4096^3: {rate:.0f} GFLOP/s; the forward ({per_sample:.1f} GFLOP per sample) "
-              f"at that rate: {rate / per_sample:.2f} samples/s", end="")
-    print()
+        print(f"{dtype.name} matmul 4096^3: {rate:.0f} GFLOP/s; the forward ({per_sample:.1f} GFLOP per sample) "
+              f"at that rate: {rate / per_sample:.2f} samples/s")
     print(f"\nthe network's convolutions: {network_gflop / BATCH:.1f} GFLOP per sample, {network_seconds:.2f} s per batch "
           f"of {BATCH} at the direct rates above ({BATCH / network_seconds:.2f} samples/s, "
           f"{network_gflop / network_seconds:.0f} GFLOP/s); the network's forward before and after the table: "

@@ -238,7 +238,7 @@ def drive(args) -> dict:
                 for config in args.configs}
     precisions = {config: parse_config(config)[0] for config in args.configs}
     # ratio name -> precision -> label of the PyTorch runs at that precision that the ratio divides by
-    references = {"einseld": {}, "einseld_channels_last": {}}
+    references = {name: {} for name in RATIO_TITLES}
     if args.torch:
         for precision in dict.fromkeys(precisions.values()):
             torch_command = [str(args.torch), str(TORCH_REFERENCE), "--measure", precision, *shared]
@@ -290,7 +290,7 @@ def check_twins(runs: dict, precisions: dict, references: dict) -> None:
 
 
 def print_table(summary: dict) -> None:
-    names = [name for name, title in RATIO_TITLES.items()
+    names = [name for name in RATIO_TITLES
              if any(f"train_vs_{name}" in row for row in summary["results"].values())]
 
     def ratio(row, kind, name):
