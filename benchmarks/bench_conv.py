@@ -16,18 +16,27 @@ each in a `tf.function`:
 
 Prints one row per shape: GFLOP (of the direct convolution), milliseconds
 and GFLOP/s of each, their ratio, and the largest difference between the
-two outputs, and the direct convolution's GFLOP/s in bfloat16. Then:
+two outputs. A second table gives, per shape and in float32 and
+bfloat16, the GFLOP/s of the three kernels a training step runs: the
+forward, the input gradient (`Conv2DBackpropInput`, not needed by the
+first convolution of each branch) and the filter gradient
+(`Conv2DBackpropFilter`). Then, per precision:
 
-- the machine's best float32 and bfloat16 rates as far as TensorFlow
-  reaches them, the median GFLOP/s of a 4096 x 4096 x 4096 `tf.matmul`,
-  and what they allow the whole forward (its convolutions plus the
-  transformers' matmuls, `transformer_gflop_per_sample`) at most;
-- the sum of the network's direct convolution times (each shape times its
-  number of layers), beside the forward of the whole paper-size network
-  (`bench_einv2_step.build_einv2_step`, `predict_on_batch`, median of
-  `--repeats`) timed in the same process before and after the table, since
-  the host's speed drifts between runs. The sum is an estimate, not a
-  bound: inside the network the two branches' convolutions can overlap.
+- the best rate TensorFlow reaches on the machine: the fastest of the
+  convolution kernels above and the median GFLOP/s of a 4096 x 4096 x 4096
+  `tf.matmul`, and what it allows the whole forward (its convolutions plus
+  the transformers' matmuls, `transformer_gflop_per_sample`) and the whole
+  training step (the three kernels of every convolution, three times the
+  transformers' matmuls) at most;
+- the sum of the network's convolution times at the rates measured (each
+  shape times its number of layers), for the forward and the training
+  step. The sum is an estimate, not a bound: inside the network the two
+  branches' convolutions can overlap.
+
+The float32 forward of the whole paper-size network
+(`bench_einv2_step.build_einv2_step`, `predict_on_batch`, median of
+`--repeats`) is timed in the same process before and after the tables,
+since the host's speed drifts between runs.
 
     .venv/bin/python benchmarks/bench_conv.py [--repeats 10] [--threads 2]
 """
@@ -41,18 +50,21 @@ import statistics
 from bench_einv2_step import build_einv2_step, timed
 
 BATCH = 8
-# (frames, bins, in channels, out channels, layers of this shape in the network's two branches)
+# (frames, bins, in channels, out channels, layers of this shape in the network's two branches,
+#  of them the layers whose input gradient training computes: all but each branch's first, which sees the features)
 EINV2_CONVS = (
-    (160, 256, 4, 64, 1),
-    (160, 256, 7, 64, 1),
-    (160, 256, 64, 64, 2),
-    (80, 128, 64, 128, 2),
-    (80, 128, 128, 128, 2),
-    (40, 64, 128, 256, 2),
-    (40, 64, 256, 256, 2),
-    (40, 32, 256, 512, 2),
-    (40, 32, 512, 512, 2),
+    (160, 256, 4, 64, 1, 0),
+    (160, 256, 7, 64, 1, 0),
+    (160, 256, 64, 64, 2, 2),
+    (80, 128, 64, 128, 2, 2),
+    (80, 128, 128, 128, 2, 2),
+    (40, 64, 128, 256, 2, 2),
+    (40, 64, 256, 256, 2, 2),
+    (40, 32, 256, 512, 2, 2),
+    (40, 32, 512, 512, 2, 2),
 )
+PRECISIONS = ("float32", "bfloat16")
+KERNELS = ("forward", "input gradient", "filter gradient")
 # F(2 x 2, 3 x 3): Y = A^T [(G g G^T) * (B^T d B)] A for a 4 x 4 input tile d and a 3 x 3 filter g.
 FILTER_TRANSFORM = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 
@@ -90,6 +102,19 @@ def median_seconds(run, repeats: int) -> float:
     return statistics.median(timed(run, 1, repeats)[0])
 
 
+def conv_kernels(x, kernel):
+    """The three `tf.function`s a training step runs for one convolution, each on its own inputs: name -> call."""
+    import tensorflow as tf
+
+    output_gradient = tf.ones(x.shape[:3] + kernel.shape[3:], x.dtype)
+    forward = tf.function(lambda: tf.nn.conv2d(x, kernel, 1, "SAME"))
+    input_gradient = tf.function(
+        lambda: tf.compat.v1.nn.conv2d_backprop_input(x.shape, kernel, output_gradient, [1, 1, 1, 1], "SAME"))
+    filter_gradient = tf.function(
+        lambda: tf.compat.v1.nn.conv2d_backprop_filter(x, kernel.shape, output_gradient, [1, 1, 1, 1], "SAME"))
+    return dict(zip(KERNELS, (forward, input_gradient, filter_gradient)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=10)
@@ -106,41 +131,68 @@ def main() -> None:
     forward = [median_seconds(lambda: model.predict_on_batch(features), args.repeats)]
     rng = np.random.default_rng(0)
     transform = np.array(FILTER_TRANSFORM, np.float32)
-    print("| shape (B x H x W, C -> K) | layers | GFLOP | direct ms | direct GFLOP/s | Winograd ms | "
-          "Winograd GFLOP/s equivalent | Winograd / direct time | max difference | bfloat16 direct GFLOP/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    network_seconds = network_gflop = 0.0
-    for height, width, channels, filters, layers in EINV2_CONVS:
+    # seconds[precision][kernel]: the network's total per batch; best[precision]: the fastest kernel's GFLOP/s.
+    seconds = {precision: dict.fromkeys(KERNELS, 0.0) for precision in PRECISIONS}
+    best = dict.fromkeys(PRECISIONS, 0.0)
+    forward_gflop = training_gflop = 0.0
+    winograd_rows, training_rows = [], []
+    for height, width, channels, filters, layers, input_gradients in EINV2_CONVS:
         x = tf.constant(rng.standard_normal((BATCH, height, width, channels), np.float32))
         kernel = (rng.standard_normal((3, 3, channels, filters)) / np.sqrt(9 * channels)).astype(np.float32)
         transformed = tf.constant(np.einsum("ai,ijck,bj->abck", transform, kernel, transform).reshape(16, channels, filters))
-        direct = tf.function(lambda inputs, kernel=tf.constant(kernel): tf.nn.conv2d(inputs, kernel, 1, "SAME"))
         winograd = tf.function(lambda inputs, transformed=transformed: winograd_conv(inputs, transformed))
-        difference = float(np.abs(direct(x).numpy() - winograd(x).numpy()).max())
         gflop = 2 * BATCH * height * width * channels * filters * 9 / 1e9
-        direct_s = median_seconds(lambda: direct(x).numpy(), args.repeats)
-        winograd_s = median_seconds(lambda: winograd(x).numpy(), args.repeats)
-        x16, kernel16 = tf.cast(x, tf.bfloat16), tf.constant(kernel, tf.bfloat16)
-        direct16_s = median_seconds(lambda: direct(x16, kernel16).numpy(), args.repeats)
-        network_seconds += layers * direct_s
-        network_gflop += layers * gflop
-        print(f"| {BATCH} x {height} x {width}, {channels} -> {filters} | {layers} | {gflop:.2f} | {direct_s * 1e3:.0f} | "
-              f"{gflop / direct_s:.0f} | {winograd_s * 1e3:.0f} | {gflop / winograd_s:.0f} | {winograd_s / direct_s:.2f} | "
-              f"{difference:.1e} | {gflop / direct16_s:.0f} |", flush=True)
+        forward_gflop += layers * gflop
+        training_gflop += (2 * layers + input_gradients) * gflop
+        rates = []
+        for precision in PRECISIONS:
+            kernels = conv_kernels(tf.cast(x, precision), tf.constant(kernel, precision))
+            kernel_seconds = {name: median_seconds(lambda run=run: run().numpy(), args.repeats)
+                              for name, run in kernels.items()}
+            if precision == "float32":
+                direct_s = kernel_seconds["forward"]
+                difference = float(np.abs(kernels["forward"]().numpy() - winograd(x).numpy()).max())
+                winograd_s = median_seconds(lambda: winograd(x).numpy(), args.repeats)
+            for name, count in zip(KERNELS, (layers, input_gradients, layers)):
+                seconds[precision][name] += count * kernel_seconds[name]
+                best[precision] = max(best[precision], gflop / kernel_seconds[name])
+            rates += [gflop / kernel_seconds[name] for name in KERNELS]
+        shape = f"{BATCH} x {height} x {width}, {channels} -> {filters}"
+        winograd_rows.append(f"| {shape} | {layers} | {gflop:.2f} | {direct_s * 1e3:.0f} | {gflop / direct_s:.0f} | "
+                             f"{winograd_s * 1e3:.0f} | {gflop / winograd_s:.0f} | {winograd_s / direct_s:.2f} | "
+                             f"{difference:.1e} |")
+        training_rows.append(f"| {shape} | {layers} | {input_gradients} | " + " | ".join(f"{rate:.0f}" for rate in rates) + " |")
     forward.append(median_seconds(lambda: model.predict_on_batch(features), args.repeats))
-    per_sample = network_gflop / BATCH + transformer_gflop_per_sample()
-    print()
-    for dtype in (tf.float32, tf.bfloat16):
-        a = tf.cast(tf.constant(rng.standard_normal((4096, 4096), np.float32)), dtype)
+
+    print("| shape (B x H x W, C -> K) | layers | GFLOP | direct ms | direct GFLOP/s | Winograd ms | "
+          "Winograd GFLOP/s equivalent | Winograd / direct time | max difference |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(winograd_rows))
+    print("\n| shape (B x H x W, C -> K) | layers | layers with an input gradient | "
+          + " | ".join(f"{precision} {name} GFLOP/s" for precision in PRECISIONS for name in KERNELS) + " |")
+    print("|---|---|---|" + "---|" * len(PRECISIONS) * len(KERNELS))
+    print("\n".join(training_rows))
+
+    transformers = transformer_gflop_per_sample()
+    forward_per_sample = forward_gflop / BATCH + transformers
+    training_per_sample = training_gflop / BATCH + 3 * transformers
+    print(f"\nper sample: the forward {forward_per_sample:.1f} GFLOP ({forward_gflop / BATCH:.1f} in convolutions), "
+          f"the training step {training_per_sample:.1f} GFLOP ({training_gflop / BATCH:.1f} in convolutions)")
+    for precision in PRECISIONS:
+        a = tf.cast(tf.constant(rng.standard_normal((4096, 4096), np.float32)), precision)
         matmul = tf.function(lambda a: tf.matmul(a, a))
-        rate = 2 * 4096 ** 3 / 1e9 / median_seconds(lambda: matmul(a).numpy(), max(3, args.repeats // 2))
-        print(f"{dtype.name} matmul 4096^3: {rate:.0f} GFLOP/s; the forward ({per_sample:.1f} GFLOP per sample) "
-              f"at that rate: {rate / per_sample:.2f} samples/s")
-    print(f"\nthe network's convolutions: {network_gflop / BATCH:.1f} GFLOP per sample, {network_seconds:.2f} s per batch "
-          f"of {BATCH} at the direct rates above ({BATCH / network_seconds:.2f} samples/s, "
-          f"{network_gflop / network_seconds:.0f} GFLOP/s); the network's forward before and after the table: "
-          f"{forward[0]:.2f} and {forward[1]:.2f} s per batch ({forward[0] / network_seconds:.2f} and "
-          f"{forward[1] / network_seconds:.2f} x the sum of its convolutions)")
+        matmul_rate = 2 * 4096 ** 3 / 1e9 / median_seconds(lambda: matmul(a).numpy(), max(3, args.repeats // 2))
+        rate = max(best[precision], matmul_rate)
+        forward_s = seconds[precision]["forward"]
+        training_s = sum(seconds[precision].values())
+        print(f"{precision}: matmul 4096^3 {matmul_rate:.0f} GFLOP/s, fastest convolution kernel {best[precision]:.0f}; "
+              f"at {rate:.0f} GFLOP/s the forward reaches at most {rate / forward_per_sample:.2f} samples/s and the "
+              f"training step {rate / training_per_sample:.2f}; the convolutions at the rates above: forward "
+              f"{forward_s:.2f} s per batch ({BATCH / forward_s:.2f} samples/s), training step {training_s:.2f} s "
+              f"({BATCH / training_s:.2f} samples/s)")
+    print(f"\nthe network's float32 forward before and after the tables: {forward[0]:.2f} and {forward[1]:.2f} s per "
+          f"batch ({forward[0] / seconds['float32']['forward']:.2f} and {forward[1] / seconds['float32']['forward']:.2f} "
+          f"x the sum of its convolutions)")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ round by round (the median and range of the per-round ratios);
 `--torch-channels-last` adds the reference in channels-last memory format:
 
     python3 -m venv .venv-torch && .venv-torch/bin/pip install -r benchmarks/requirements-torch.txt
-    .venv/bin/python benchmarks/bench_einv2_step.py --torch .venv-torch/bin/python [--torch-channels-last] \
+    .venv/bin/python benchmarks/bench_einv2_step.py --torch .venv-torch/bin/python [--torch-channels-last] \\
         [--rounds 3] [--configs ...]
 
 The JSON (`--json`) holds the machine's CPU, every round's rates and process CPU seconds, and the summary.
@@ -206,7 +206,7 @@ def print_op_profile(logdir: Path, steps: int, top: int = 25) -> None:
 
 def cpu_description() -> dict:
     """The CPU's model and the instruction sets that decide which precision is fast (bfloat16 convolutions
-    are several times faster than float32 with AMX and slower without it)."""
+    are 3-4x faster than float32 with AMX, 2x on AMD Zen 4, slower on some CPUs without AMX)."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
@@ -214,7 +214,9 @@ def cpu_description() -> dict:
     fields = dict(line.split(":", 1) for line in lines if ":" in line)
     fields = {key.strip(): value.strip() for key, value in fields.items()}
     flags = set(fields.get("flags", "").split())
-    return {"model": fields.get("model name"), "cpus": len(os.sched_getaffinity(0)),
+    # A virtual machine may name only the vendor ("AMD EPYC"); family and model number tell the generation.
+    return {"model": fields.get("model name"), "family": fields.get("cpu family"), "model_number": fields.get("model"),
+            "cpus": len(os.sched_getaffinity(0)),
             "isa": sorted(flags & {"avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16", "amx_tile"})}
 
 
