@@ -1,4 +1,4 @@
-"""The convolutions of the paper-size EINV2 alone: GFLOP/s of TensorFlow's direct kernel and of a Winograd one.
+"""The convolutions of the paper-size EINV2 alone: GFLOP/s of TensorFlow's kernels and a Winograd one; the ceilings.
 
 For each distinct 3 x 3 convolution shape of EINV2's conv blocks (batch 8,
 160 x 256 input frames and bins, pooling (2, 2), (2, 2), (1, 2), (1, 2)),
@@ -161,7 +161,8 @@ def main() -> None:
         winograd_rows.append(f"| {shape} | {layers} | {gflop:.2f} | {direct_s * 1e3:.0f} | {gflop / direct_s:.0f} | "
                              f"{winograd_s * 1e3:.0f} | {gflop / winograd_s:.0f} | {winograd_s / direct_s:.2f} | "
                              f"{difference:.1e} |")
-        training_rows.append(f"| {shape} | {layers} | {input_gradients} | " + " | ".join(f"{rate:.0f}" for rate in rates) + " |")
+        training_rows.append(f"| {shape} | {layers} | {input_gradients} | "
+                             + " | ".join(f"{rate:.0f}" for rate in rates) + " |")
     forward.append(median_seconds(lambda: model.predict_on_batch(features), args.repeats))
 
     print("| shape (B x H x W, C -> K) | layers | GFLOP | direct ms | direct GFLOP/s | Winograd ms | "
