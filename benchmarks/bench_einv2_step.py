@@ -206,7 +206,7 @@ def print_op_profile(logdir: Path, steps: int, top: int = 25) -> None:
 
 def cpu_description() -> dict:
     """The CPU's model and the instruction sets that decide which precision is fast (bfloat16 convolutions
-    are 3-4x faster than float32 with AMX, 2x on AMD Zen 4, slower on some CPUs without AMX)."""
+    are several times faster than float32 with AMX, 2x on AMD Zen 4, slower on some CPUs without AMX)."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
