@@ -144,25 +144,24 @@ def main() -> None:
         gflop = 2 * BATCH * height * width * channels * filters * 9 / 1e9
         forward_gflop += layers * gflop
         training_gflop += (2 * layers + input_gradients) * gflop
-        rates = []
+        difference = float(np.abs(tf.nn.conv2d(x, kernel, 1, "SAME").numpy() - winograd(x).numpy()).max())
+        winograd_s = median_seconds(lambda: winograd(x).numpy(), args.repeats)
+        shape_seconds = {}  # precision -> kernel -> seconds for this shape
         for precision in PRECISIONS:
             kernels = conv_kernels(tf.cast(x, precision), tf.constant(kernel, precision))
-            kernel_seconds = {name: median_seconds(lambda run=run: run().numpy(), args.repeats)
-                              for name, run in kernels.items()}
-            if precision == "float32":
-                direct_s = kernel_seconds["forward"]
-                difference = float(np.abs(kernels["forward"]().numpy() - winograd(x).numpy()).max())
-                winograd_s = median_seconds(lambda: winograd(x).numpy(), args.repeats)
+            shape_seconds[precision] = {name: median_seconds(lambda run=run: run().numpy(), args.repeats)
+                                        for name, run in kernels.items()}
             for name, count in zip(KERNELS, (layers, input_gradients, layers)):
-                seconds[precision][name] += count * kernel_seconds[name]
-                best[precision] = max(best[precision], gflop / kernel_seconds[name])
-            rates += [gflop / kernel_seconds[name] for name in KERNELS]
+                seconds[precision][name] += count * shape_seconds[precision][name]
+                best[precision] = max(best[precision], gflop / shape_seconds[precision][name])
+        direct_s = shape_seconds["float32"]["forward"]
         shape = f"{BATCH} x {height} x {width}, {channels} -> {filters}"
         winograd_rows.append(f"| {shape} | {layers} | {gflop:.2f} | {direct_s * 1e3:.0f} | {gflop / direct_s:.0f} | "
                              f"{winograd_s * 1e3:.0f} | {gflop / winograd_s:.0f} | {winograd_s / direct_s:.2f} | "
                              f"{difference:.1e} |")
         training_rows.append(f"| {shape} | {layers} | {input_gradients} | "
-                             + " | ".join(f"{rate:.0f}" for rate in rates) + " |")
+                             + " | ".join(f"{gflop / shape_seconds[precision][name]:.0f}"
+                                          for precision in PRECISIONS for name in KERNELS) + " |")
     forward.append(median_seconds(lambda: model.predict_on_batch(features), args.repeats))
 
     print("| shape (B x H x W, C -> K) | layers | GFLOP | direct ms | direct GFLOP/s | Winograd ms | "
